@@ -1,0 +1,1 @@
+//! The bmm vocabulary (work in progress).

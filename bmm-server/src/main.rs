@@ -1,0 +1,2 @@
+//! The `bmm` binary (work in progress).
+fn main() {}
