@@ -98,13 +98,19 @@ pub struct MemoryAuditSink {
 impl MemoryAuditSink {
     /// A copy of every record so far, oldest first.
     pub fn events(&self) -> Vec<AuditEvent> {
-        self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
 impl AuditSink for MemoryAuditSink {
     fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<(), AuditError>> {
-        self.events.lock().unwrap_or_else(PoisonError::into_inner).push(event);
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event);
         Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -27,7 +27,10 @@ pub enum BuildStatus {
 impl BuildStatus {
     /// Whether the build has ended and no event will follow.
     pub fn is_terminal(self) -> bool {
-        matches!(self, BuildStatus::Succeeded | BuildStatus::Failed | BuildStatus::Cancelled)
+        matches!(
+            self,
+            BuildStatus::Succeeded | BuildStatus::Failed | BuildStatus::Cancelled
+        )
     }
 
     /// Whether a build in this status may move to `next`.
@@ -35,7 +38,11 @@ impl BuildStatus {
         use BuildStatus::*;
         matches!(
             (self, next),
-            (Queued, Running) | (Queued, Cancelled) | (Running, Succeeded) | (Running, Failed) | (Running, Cancelled)
+            (Queued, Running)
+                | (Queued, Cancelled)
+                | (Running, Succeeded)
+                | (Running, Failed)
+                | (Running, Cancelled)
         )
     }
 }

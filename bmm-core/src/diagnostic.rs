@@ -115,12 +115,22 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `path`.
     pub fn error(code: Code, path: JsonPath, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, code, path, message: message.into() }
+        Self {
+            severity: Severity::Error,
+            code,
+            path,
+            message: message.into(),
+        }
     }
 
     /// A warning at `path`.
     pub fn warning(code: Code, path: JsonPath, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, code, path, message: message.into() }
+        Self {
+            severity: Severity::Warning,
+            code,
+            path,
+            message: message.into(),
+        }
     }
 }
 
@@ -155,12 +165,16 @@ impl Report {
 
     /// The diagnostics of severity error.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
     }
 
     /// The diagnostics of severity warning.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning)
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
     }
 
     /// Whether any diagnostic is an error.

@@ -42,17 +42,28 @@ impl EgressRule {
             return Err(format!("`{entry}`: write hosts in lowercase"));
         }
         let is_ip = host.parse::<Ipv4Addr>().is_ok()
-            || host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| h.parse::<Ipv6Addr>().is_ok());
+            || host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .is_some_and(|h| h.parse::<Ipv6Addr>().is_ok());
         if is_ip {
             if wildcard {
-                return Err(format!("`{entry}`: a wildcard cannot precede an IP address"));
+                return Err(format!(
+                    "`{entry}`: a wildcard cannot precede an IP address"
+                ));
             }
         } else if !is_dns_name(host) {
             return Err(format!("`{entry}` is not a valid host name"));
         } else if wildcard && !host.contains('.') {
-            return Err(format!("`{entry}`: a wildcard must cover a domain with at least two labels"));
+            return Err(format!(
+                "`{entry}`: a wildcard must cover a domain with at least two labels"
+            ));
         }
-        Ok(Self { host: host.to_owned(), wildcard, port })
+        Ok(Self {
+            host: host.to_owned(),
+            wildcard,
+            port,
+        })
     }
 
     /// Whether this entry allows connecting to `host` (lowercase, IPv6 in brackets)
@@ -60,7 +71,8 @@ impl EgressRule {
     pub fn allows(&self, host: &str, port: u16, default_port: u16) -> bool {
         let port_ok = port == self.port.unwrap_or(default_port);
         let host_ok = if self.wildcard {
-            host.strip_suffix(&self.host).is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
+            host.strip_suffix(&self.host)
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
         } else {
             host == self.host
         };
@@ -88,18 +100,25 @@ pub fn allowed(rules: &[EgressRule], host: &str, port: u16, default_port: u16) -
 
 fn split_port(entry: &str) -> Result<(&str, Option<u16>), String> {
     let colon = if entry.starts_with('[') {
-        entry.find(']').map(|end| end + 1).filter(|&i| i < entry.len())
+        entry
+            .find(']')
+            .map(|end| end + 1)
+            .filter(|&i| i < entry.len())
     } else {
         entry.rfind(':')
     };
-    let Some(i) = colon else { return Ok((entry, None)) };
+    let Some(i) = colon else {
+        return Ok((entry, None));
+    };
     let (host, port) = (&entry[..i], &entry[i + 1..]);
     if entry.as_bytes().get(i) != Some(&b':') {
         return Err(format!("`{entry}` is not a valid host"));
     }
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok((host, Some(p))),
-        _ => Err(format!("`{entry}`: the port must be a number from 1 to 65535")),
+        _ => Err(format!(
+            "`{entry}`: the port must be a number from 1 to 65535"
+        )),
     }
 }
 
@@ -110,7 +129,9 @@ fn is_dns_name(host: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         })
 }
 
@@ -134,14 +155,30 @@ mod tests {
         let v6 = EgressRule::parse("[::1]:9000").unwrap();
         assert!(v6.allows("[::1]", 9000, 443));
         assert_eq!(v6.to_string(), "[::1]:9000");
-        assert!(EgressRule::parse("127.0.0.1").unwrap().allows("127.0.0.1", 443, 443));
+        assert!(
+            EgressRule::parse("127.0.0.1")
+                .unwrap()
+                .allows("127.0.0.1", 443, 443)
+        );
     }
 
     #[test]
     fn refuses_malformed_entries() {
         for bad in [
-            "", "https://a.com", "a.com/x", "*", "*.com", "a.*.com", "A.com", "a.com:0",
-            "a.com:99999", "a.com:x", "-a.com", "*.1.2.3.4", "[::1", "a..com",
+            "",
+            "https://a.com",
+            "a.com/x",
+            "*",
+            "*.com",
+            "a.*.com",
+            "A.com",
+            "a.com:0",
+            "a.com:99999",
+            "a.com:x",
+            "-a.com",
+            "*.1.2.3.4",
+            "[::1",
+            "a..com",
         ] {
             assert!(EgressRule::parse(bad).is_err(), "{bad:?} accepted");
         }

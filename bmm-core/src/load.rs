@@ -30,7 +30,12 @@ impl Format {
 
     /// Guesses the format from the text: JSON when it starts with `{` or `[`.
     pub fn sniff(text: &str) -> Self {
-        match text.trim_start_matches('\u{feff}').trim_start().chars().next() {
+        match text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .chars()
+            .next()
+        {
             Some('{' | '[') => Format::Json,
             _ => Format::Yaml,
         }
@@ -44,7 +49,10 @@ impl Format {
 /// error, never a stack overflow.
 pub fn parse_document(text: &str, format: Format) -> Result<Value> {
     if text.len() > MAX_DOCUMENT_BYTES {
-        return Err(Error::TooLarge { size: text.len() as u64, limit: MAX_DOCUMENT_BYTES as u64 });
+        return Err(Error::TooLarge {
+            size: text.len() as u64,
+            limit: MAX_DOCUMENT_BYTES as u64,
+        });
     }
     let text = text.trim_start_matches('\u{feff}');
     match format {
@@ -85,8 +93,14 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert!(matches!(parse_document(&deep, Format::Json), Err(Error::Json(_))));
+        assert!(matches!(
+            parse_document(&deep, Format::Json),
+            Err(Error::Json(_))
+        ));
         let deep_yaml = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert!(matches!(parse_document(&deep_yaml, Format::Yaml), Err(Error::Yaml(_))));
+        assert!(matches!(
+            parse_document(&deep_yaml, Format::Yaml),
+            Err(Error::Yaml(_))
+        ));
     }
 }

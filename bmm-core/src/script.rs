@@ -143,12 +143,16 @@ pub fn views(source: &str) -> ScriptViews {
             }
         }
     }
-    ScriptViews { code, without_comments: plain }
+    ScriptViews {
+        code,
+        without_comments: plain,
+    }
 }
 
 /// The line (1-based) of byte offset `at` in `text`.
 pub fn line_of(text: &str, at: usize) -> usize {
-    text.get(..at).map_or(1, |head| head.matches('\n').count() + 1)
+    text.get(..at)
+        .map_or(1, |head| head.matches('\n').count() + 1)
 }
 
 static SECRET_REF: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -160,7 +164,9 @@ static SECRET_REF: LazyLock<Option<Regex>> = LazyLock::new(|| {
 pub fn secret_references(views: &ScriptViews) -> (BTreeSet<String>, Vec<usize>) {
     let mut names = BTreeSet::new();
     let mut dynamic = Vec::new();
-    let Some(re) = SECRET_REF.as_ref() else { return (names, dynamic) };
+    let Some(re) = SECRET_REF.as_ref() else {
+        return (names, dynamic);
+    };
     for caps in re.captures_iter(&views.without_comments) {
         // Matches that start inside a string literal are text, not code.
         let Some(whole) = caps.get(0) else { continue };
@@ -177,16 +183,23 @@ pub fn secret_references(views: &ScriptViews) -> (BTreeSet<String>, Vec<usize>) 
     (names, dynamic)
 }
 
-static URL_LITERAL: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"\bhttps?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?").ok());
+static URL_LITERAL: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"\bhttps?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?").ok()
+});
 
 /// Absolute URLs written in the script's string literals: `(scheme, host, port)`.
 pub fn url_literals(views: &ScriptViews) -> Vec<(String, String, Option<u16>)> {
-    let Some(re) = URL_LITERAL.as_ref() else { return Vec::new() };
+    let Some(re) = URL_LITERAL.as_ref() else {
+        return Vec::new();
+    };
     re.captures_iter(&views.without_comments)
         .filter_map(|caps| {
             let whole = caps.get(0)?;
-            let scheme = if whole.as_str().starts_with("https") { "https" } else { "http" };
+            let scheme = if whole.as_str().starts_with("https") {
+                "https"
+            } else {
+                "http"
+            };
             let host = caps.get(1)?.as_str().to_ascii_lowercase();
             let port = caps.get(2).and_then(|p| p.as_str().parse().ok());
             Some((scheme.to_owned(), host, port))
@@ -217,16 +230,22 @@ mod tests {
 
     #[test]
     fn finds_secret_references() {
-        let v = views(r#"fetch(u, {headers: {a: {secret: "API_KEY"}, b: {secret: name}}}) // {secret: "NOPE"}
-            const s = "secret: 'ALSO_NOT'";"#);
+        let v = views(
+            r#"fetch(u, {headers: {a: {secret: "API_KEY"}, b: {secret: name}}}) // {secret: "NOPE"}
+            const s = "secret: 'ALSO_NOT'";"#,
+        );
         let (names, dynamic) = secret_references(&v);
-        assert_eq!(names.into_iter().collect::<Vec<_>>(), vec!["API_KEY".to_owned()]);
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            vec!["API_KEY".to_owned()]
+        );
         assert_eq!(dynamic, vec![1]);
     }
 
     #[test]
     fn finds_url_literals() {
-        let v = views(r#"await fetch("https://api.example.com:8443/x"); // "https://comment.example""#);
+        let v =
+            views(r#"await fetch("https://api.example.com:8443/x"); // "https://comment.example""#);
         assert_eq!(
             url_literals(&v),
             vec![("https".into(), "api.example.com".into(), Some(8443))]

@@ -182,7 +182,7 @@ pub struct HttpImplementation {
     /// HTTP method.
     pub method: HttpMethod,
     /// Absolute https URL; its scheme and host are literal text, and values filled
-    /// into the path are percent-encoded, e.g. "https://api.example.com/v1/cities/{{args.city}}".
+    /// into the path are percent-encoded, e.g. `https://api.example.com/v1/cities/{{args.city}}`.
     #[schemars(length(min = 1, max = 4096))]
     pub url: String,
     /// Request headers: name to template, e.g. {"Authorization": "Bearer {{secrets.API_TOKEN}}"}.
@@ -280,7 +280,7 @@ macro_rules! validated_string {
                 let value = value.into();
                 let len = value.chars().count();
                 let matches = RE.as_ref().is_some_and(|re| re.is_match(&value));
-                if len < $min || len > $max || !matches {
+                if !($min..=$max).contains(&len) || !matches {
                     return Err(crate::Error::InvalidIdentifier {
                         kind: $what,
                         value: value.chars().take(140).collect(),
@@ -386,12 +386,10 @@ mod tests {
     #[test]
     fn implementation_is_tagged_by_kind_and_denies_unknown_fields() {
         let ok: Implementation =
-            serde_json::from_str(r#"{"kind":"script","source":"export default () => 1"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"kind":"script","source":"export default () => 1"}"#).unwrap();
         assert!(matches!(ok, Implementation::Script(_)));
-        let typo = serde_json::from_str::<Implementation>(
-            r#"{"kind":"script","source":"x","sorce":"y"}"#,
-        );
+        let typo =
+            serde_json::from_str::<Implementation>(r#"{"kind":"script","source":"x","sorce":"y"}"#);
         assert!(typo.is_err());
     }
 }

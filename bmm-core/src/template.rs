@@ -47,17 +47,33 @@ pub fn analyse(source: &str) -> Result<TemplateRefs, Vec<TemplateProblem>> {
     if !source.contains("{{") {
         return Ok(TemplateRefs::default());
     }
-    let template = Template::compile(source)
-        .map_err(|e| vec![TemplateProblem::Syntax(short_syntax_error(&e.to_string()))])?;
+    let template =
+        Template::compile(source).map_err(|e| vec![TemplateProblem::Syntax(syntax_error(&e))])?;
     let mut refs = TemplateRefs::default();
     let mut problems = Vec::new();
     walk(&template, &mut refs, &mut problems);
-    if problems.is_empty() { Ok(refs) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(refs)
+    } else {
+        Err(problems)
+    }
 }
 
-fn short_syntax_error(message: &str) -> String {
-    // handlebars prints a multi-line excerpt; the first line carries position and reason.
-    message.lines().next().unwrap_or("template does not parse").to_owned()
+fn syntax_error(error: &handlebars::TemplateError) -> String {
+    let at = error.pos().map_or_else(String::new, |(line, column)| {
+        format!(" at line {line}, column {column}")
+    });
+    match error.reason() {
+        handlebars::TemplateErrorReason::MismatchingClosedHelper(open, close) => {
+            format!(
+                "the template does not parse{at}: `{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`"
+            )
+        }
+        handlebars::TemplateErrorReason::InvalidSyntax(_) => format!(
+            "the template does not parse{at}: every `{{{{` needs a matching `}}}}`, and an expression holds one reference such as args.NAME"
+        ),
+        other => format!("the template does not parse{at}: {other}"),
+    }
 }
 
 fn walk(template: &Template, refs: &mut TemplateRefs, problems: &mut Vec<TemplateProblem>) {
@@ -137,9 +153,11 @@ fn reference(param: &Parameter, refs: &mut TemplateRefs, problems: &mut Vec<Temp
         }
     };
     let segments: Vec<&str> = raw.split(['.', '/']).collect();
-    let plain = segments
-        .iter()
-        .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+    let plain = segments.iter().all(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
     match segments.as_slice() {
         ["args", name, ..] if plain => {
             refs.args.insert((*name).to_owned());
@@ -159,7 +177,10 @@ mod tests {
 
     fn refs(src: &str) -> (Vec<String>, Vec<String>) {
         let r = analyse(src).unwrap();
-        (r.args.into_iter().collect(), r.secrets.into_iter().collect())
+        (
+            r.args.into_iter().collect(),
+            r.secrets.into_iter().collect(),
+        )
     }
 
     #[test]
@@ -190,6 +211,9 @@ mod tests {
         ] {
             assert!(analyse(src).is_err(), "{src} accepted");
         }
-        assert!(matches!(analyse("{{args.x").unwrap_err()[0], TemplateProblem::Syntax(_)));
+        assert!(matches!(
+            analyse("{{args.x").unwrap_err()[0],
+            TemplateProblem::Syntax(_)
+        ));
     }
 }

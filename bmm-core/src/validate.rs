@@ -82,11 +82,18 @@ pub fn check(document: &Value, options: &CheckOptions) -> Result<ValidatedSpec, 
         return Err(report);
     }
     match serde_json::from_value::<ServerSpec>(document.clone()) {
-        Ok(spec) => Ok(ValidatedSpec { spec, warnings: report }),
+        Ok(spec) => Ok(ValidatedSpec {
+            spec,
+            warnings: report,
+        }),
         Err(e) => {
             // The schema and the types agree, so this is a bug; still an error, not a panic.
             let mut all = report.diagnostics().to_vec();
-            all.push(Diagnostic::error(Code::Structure, JsonPath::root(), e.to_string()));
+            all.push(Diagnostic::error(
+                Code::Structure,
+                JsonPath::root(),
+                e.to_string(),
+            ));
             Err(Report::new(all))
         }
     }
@@ -136,6 +143,36 @@ fn structural(document: &Value, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Every field name the spec format knows, for "did you mean" hints.
+static KNOWN_FIELDS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    fn collect(schema: &Value, out: &mut Vec<String>) {
+        match schema {
+            Value::Object(map) => {
+                if let Some(Value::Object(properties)) = map.get("properties") {
+                    out.extend(properties.keys().cloned());
+                }
+                map.values().for_each(|v| collect(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut fields = Vec::new();
+    collect(&ServerSpec::json_schema(), &mut fields);
+    fields.sort();
+    fields.dedup();
+    fields
+});
+
+fn suggest(field: &str) -> Option<&'static str> {
+    KNOWN_FIELDS
+        .iter()
+        .map(|known| (strsim::damerau_levenshtein(field, known), known))
+        .filter(|(distance, known)| *distance <= 2 && *distance < known.len())
+        .min()
+        .map(|(_, known)| known.as_str())
+}
+
 fn json_type(value: Option<&Value>) -> &'static str {
     match value {
         Some(Value::Null) => "null",
@@ -173,26 +210,47 @@ fn map_schema_error(error: &ValidationError<'_>, document: &Value, out: &mut Vec
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
             for field in unexpected {
+                let hint = match suggest(field) {
+                    Some(known) => format!("did you mean `{known}`?"),
+                    None => "see the spec format with `bmm spec schema`".to_owned(),
+                };
                 out.push(Diagnostic::error(
                     Code::Structure,
                     path.key(field.as_str()),
-                    format!("unknown field `{field}`: check its spelling against the spec format (`bmm spec schema`)"),
+                    format!("unknown field `{field}`: {hint}"),
                 ));
             }
             return;
         }
         ValidationErrorKind::Required { property } => {
-            let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
-            format!("missing required field `{name}`")
+            let name = property
+                .as_str()
+                .map_or_else(|| property.to_string(), str::to_owned);
+            out.push(Diagnostic::error(
+                Code::Structure,
+                path.key(name.as_str()),
+                format!("missing required field `{name}`"),
+            ));
+            return;
         }
         ValidationErrorKind::Type { kind } => {
-            format!("expected {}, found {}", type_names(kind), json_type(instance))
+            format!(
+                "expected {}, found {}",
+                type_names(kind),
+                json_type(instance)
+            )
         }
         ValidationErrorKind::MinLength { limit: 1 } => "must not be empty".to_owned(),
-        ValidationErrorKind::MinLength { limit } => format!("must be at least {limit} characters long"),
-        ValidationErrorKind::MaxLength { limit } => format!("is longer than the limit of {limit} characters"),
+        ValidationErrorKind::MinLength { limit } => {
+            format!("must be at least {limit} characters long")
+        }
+        ValidationErrorKind::MaxLength { limit } => {
+            format!("is longer than the limit of {limit} characters")
+        }
         ValidationErrorKind::MinItems { limit } => format!("needs at least {limit} item(s)"),
-        ValidationErrorKind::MaxItems { limit } => format!("has more than the limit of {limit} items"),
+        ValidationErrorKind::MaxItems { limit } => {
+            format!("has more than the limit of {limit} items")
+        }
         ValidationErrorKind::Pattern { pattern } => format!(
             "{} does not match the pattern {pattern}",
             instance.map_or_else(String::new, short)
@@ -230,27 +288,44 @@ fn one_of(
         e.instance_path().as_str().ends_with("/kind")
             || matches!(e.kind(), ValidationErrorKind::Required { property } if property == "kind")
     };
-    let matching: Vec<_> = context.iter().filter(|branch| !branch.iter().any(is_kind)).collect();
+    let matching: Vec<_> = context
+        .iter()
+        .filter(|branch| !branch.iter().any(is_kind))
+        .collect();
     if let [branch] = matching.as_slice() {
         for error in branch.iter() {
             map_schema_error(error, document, out);
         }
         return;
     }
-    let mut kinds: Vec<String> = context
-        .iter()
-        .flatten()
-        .filter_map(|e| match e.kind() {
-            ValidationErrorKind::Constant { expected_value } if is_kind(e) => Some(expected_value.to_string()),
-            _ => None,
-        })
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    let message = if kinds.is_empty() {
-        "does not match any of the allowed forms".to_owned()
+    let constants = |here: &dyn Fn(&ValidationError<'_>) -> bool| -> Vec<String> {
+        let mut values: Vec<String> = context
+            .iter()
+            .flatten()
+            .filter_map(|e| match e.kind() {
+                ValidationErrorKind::Constant { expected_value } if here(e) => {
+                    Some(expected_value.to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        values.sort();
+        values.dedup();
+        values
+    };
+    let pointer = path.to_pointer();
+    // A oneOf of constants (an enum with documented variants): list the values.
+    let values = constants(&|e| e.instance_path().as_str() == pointer);
+    let message = if context.iter().all(|b| b.len() == 1) && values.len() == context.len() {
+        let found = document.pointer(&pointer).map_or_else(String::new, short);
+        format!("{found} is not one of {}", values.join(", "))
     } else {
-        format!("`kind` must be one of {}", kinds.join(", "))
+        let kinds = constants(&is_kind);
+        if kinds.is_empty() {
+            "does not match any of the allowed forms".to_owned()
+        } else {
+            format!("`kind` must be one of {}", kinds.join(", "))
+        }
     };
     out.push(Diagnostic::error(Code::Structure, path.clone(), message));
 }
@@ -286,14 +361,14 @@ fn semantic(document: &Value, options: &CheckOptions, out: &mut Vec<Diagnostic>)
             checks::check_text(text, &root.key(field), out);
         }
     }
-    if let Some(version) = document.get("version").and_then(Value::as_str) {
-        if let Err(e) = semver::Version::parse(version) {
-            out.push(Diagnostic::error(
-                Code::InvalidVersion,
-                root.key("version"),
-                format!("{version:?} is not a semantic version such as \"1.0.0\": {e}"),
-            ));
-        }
+    if let Some(version) = document.get("version").and_then(Value::as_str)
+        && let Err(e) = semver::Version::parse(version)
+    {
+        out.push(Diagnostic::error(
+            Code::InvalidVersion,
+            root.key("version"),
+            format!("{version:?} is not a semantic version such as \"1.0.0\": {e}"),
+        ));
     }
 
     let mut rules = Vec::new();
@@ -349,7 +424,10 @@ fn semantic(document: &Value, options: &CheckOptions, out: &mut Vec<Diagnostic>)
             cx.out.push(Diagnostic::error(
                 Code::Duplicate,
                 path.key("name"),
-                format!("tool name `{}` is already used by tools[{first}]; tool names must be unique", tool.name),
+                format!(
+                    "tool name `{}` is already used by tools[{first}]; tool names must be unique",
+                    tool.name
+                ),
             ));
         }
         has_script |= matches!(tool.implementation, Implementation::Script(_));
@@ -409,7 +487,11 @@ fn depth(value: &Value) -> usize {
 }
 
 /// Checks a tool's input or output schema; returns the property names it declares.
-fn check_object_schema(schema: &JsonObject, path: &JsonPath, out: &mut Vec<Diagnostic>) -> BTreeSet<String> {
+fn check_object_schema(
+    schema: &JsonObject,
+    path: &JsonPath,
+    out: &mut Vec<Diagnostic>,
+) -> BTreeSet<String> {
     let value = Value::Object(schema.clone());
     checks::check_json_text(&value, path, out);
     let size = value.to_string().len();
@@ -436,7 +518,10 @@ fn check_object_schema(schema: &JsonObject, path: &JsonPath, out: &mut Vec<Diagn
             "a tool's schema must have \"type\": \"object\"",
         ));
     }
-    if let Err(e) = jsonschema::options().with_draft(Draft::Draft202012).build(&value) {
+    if let Err(e) = jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .build(&value)
+    {
         let inner = JsonPath::from_pointer(e.instance_path().as_str(), &value);
         let text: String = e.to_string().chars().take(200).collect();
         out.push(Diagnostic::error(
@@ -463,7 +548,12 @@ fn check_object_schema(schema: &JsonObject, path: &JsonPath, out: &mut Vec<Diagn
     properties
 }
 
-fn check_template(source: &str, arguments: &BTreeSet<String>, path: &JsonPath, cx: &mut Context<'_>) {
+fn check_template(
+    source: &str,
+    arguments: &BTreeSet<String>,
+    path: &JsonPath,
+    cx: &mut Context<'_>,
+) {
     if source.chars().count() > MAX_TEMPLATE_CHARS {
         cx.out.push(Diagnostic::error(
             Code::LimitExceeded,
@@ -489,12 +579,18 @@ fn check_template(source: &str, arguments: &BTreeSet<String>, path: &JsonPath, c
         let declared = if arguments.is_empty() {
             "none".to_owned()
         } else {
-            arguments.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+            arguments
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         cx.out.push(Diagnostic::error(
             Code::UnknownArgument,
             path.clone(),
-            format!("`args.{arg}` is not declared in input_schema.properties (declared: {declared})"),
+            format!(
+                "`args.{arg}` is not declared in input_schema.properties (declared: {declared})"
+            ),
         ));
     }
     for secret in refs.secrets {
@@ -511,16 +607,27 @@ fn check_template(source: &str, arguments: &BTreeSet<String>, path: &JsonPath, c
 
 fn is_header_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn check_http(http: &HttpImplementation, arguments: &BTreeSet<String>, path: &JsonPath, cx: &mut Context<'_>) {
+fn check_http(
+    http: &HttpImplementation,
+    arguments: &BTreeSet<String>,
+    path: &JsonPath,
+    cx: &mut Context<'_>,
+) {
     check_template(&http.url, arguments, &path.key("url"), cx);
     check_url(&http.url, &path.key("url"), cx);
     for (name, value) in &http.headers {
         let at = path.key("headers").key(name.as_str());
         if !is_header_name(name) {
-            cx.out.push(Diagnostic::error(Code::Structure, at.clone(), format!("`{name}` is not a valid header name")));
+            cx.out.push(Diagnostic::error(
+                Code::Structure,
+                at.clone(),
+                format!("`{name}` is not a valid header name"),
+            ));
         }
         check_template(value, arguments, &at, cx);
     }
@@ -530,14 +637,15 @@ fn check_http(http: &HttpImplementation, arguments: &BTreeSet<String>, path: &Js
     if let Some(body) = &http.body {
         check_body(body, arguments, &path.key("body"), cx);
     }
-    if let Some(pointer) = &http.response.pointer {
-        if !pointer.is_empty() && !pointer.starts_with('/') {
-            cx.out.push(Diagnostic::error(
-                Code::Structure,
-                path.key("response").key("pointer"),
-                format!("{pointer:?} is not a JSON pointer; write it like \"/data/items\""),
-            ));
-        }
+    if let Some(pointer) = &http.response.pointer
+        && !pointer.is_empty()
+        && !pointer.starts_with('/')
+    {
+        cx.out.push(Diagnostic::error(
+            Code::Structure,
+            path.key("response").key("pointer"),
+            format!("{pointer:?} is not a JSON pointer; write it like \"/data/items\""),
+        ));
     }
 }
 
@@ -576,7 +684,11 @@ fn check_url(raw: &str, path: &JsonPath, cx: &mut Context<'_>) {
     let url = match url::Url::parse(&substituted) {
         Ok(url) => url,
         Err(e) => {
-            cx.out.push(Diagnostic::error(Code::InvalidUrl, path.clone(), format!("not a valid URL: {e}")));
+            cx.out.push(Diagnostic::error(
+                Code::InvalidUrl,
+                path.clone(),
+                format!("not a valid URL: {e}"),
+            ));
             return;
         }
     };
@@ -605,14 +717,25 @@ fn check_url(raw: &str, path: &JsonPath, cx: &mut Context<'_>) {
         ));
     }
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-        cx.out.push(Diagnostic::error(Code::InvalidUrl, path.clone(), "the URL has no host"));
+        cx.out.push(Diagnostic::error(
+            Code::InvalidUrl,
+            path.clone(),
+            "the URL has no host",
+        ));
         return;
     };
     let default_port = if url.scheme() == "https" { 443 } else { 80 };
     reach(host, port, default_port, path, Severity::Error, cx);
 }
 
-fn reach(host: &str, port: u16, default_port: u16, path: &JsonPath, severity: Severity, cx: &mut Context<'_>) {
+fn reach(
+    host: &str,
+    port: u16,
+    default_port: u16,
+    path: &JsonPath,
+    severity: Severity,
+    cx: &mut Context<'_>,
+) {
     let mut covered = false;
     for (n, rule) in cx.rules.iter().enumerate() {
         if rule.allows(host, port, default_port) {
@@ -621,7 +744,11 @@ fn reach(host: &str, port: u16, default_port: u16, path: &JsonPath, severity: Se
         }
     }
     if !covered {
-        let entry = if port == default_port { host.to_owned() } else { format!("{host}:{port}") };
+        let entry = if port == default_port {
+            host.to_owned()
+        } else {
+            format!("{host}:{port}")
+        };
         cx.out.push(Diagnostic {
             severity,
             code: Code::EgressNotCovered,
@@ -676,6 +803,13 @@ fn check_script(source: &str, path: &JsonPath, cx: &mut Context<'_>) {
                 format!("the script mentions http://{host}; plain http requests will be refused, use https"),
             ));
         }
-        reach(&host, port.unwrap_or(default_port), default_port, path, Severity::Warning, cx);
+        reach(
+            &host,
+            port.unwrap_or(default_port),
+            default_port,
+            path,
+            Severity::Warning,
+            cx,
+        );
     }
 }

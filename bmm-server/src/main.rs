@@ -1,2 +1,53 @@
-//! The `bmm` binary (work in progress).
-fn main() {}
+//! The `bmm` binary: build, check and (as the project grows) serve MCP servers.
+//!
+//! Subcommands are grouped by noun (`bmm spec …`); each group lives in its own
+//! module with a clap `Subcommand` enum and a `run` function returning the
+//! process exit code, so later groups (`serve`, `run`, `generate`, `deploy`)
+//! slot in as one enum variant and one module each.
+
+mod spec;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// bmm — build my MCP server.
+#[derive(Debug, Parser)]
+#[command(name = "bmm", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with ServerSpec documents: validate them, print their JSON Schema.
+    #[command(subcommand)]
+    Spec(spec::SpecCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Spec(command) => spec::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
