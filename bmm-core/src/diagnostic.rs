@@ -66,6 +66,30 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in declaration order.
+    pub const ALL: [Code; 20] = [
+        Code::Structure,
+        Code::InvalidJsonSchema,
+        Code::Duplicate,
+        Code::TemplateSyntax,
+        Code::UnsupportedTemplate,
+        Code::UnknownArgument,
+        Code::UnknownSecret,
+        Code::UnusedSecret,
+        Code::InvalidUrl,
+        Code::InsecureUrl,
+        Code::EgressNotCovered,
+        Code::InvalidEgress,
+        Code::UnusedEgress,
+        Code::LimitExceeded,
+        Code::ToolPoisoning,
+        Code::HiddenUnicode,
+        Code::SensitiveReference,
+        Code::BannedScriptPattern,
+        Code::ScriptShape,
+        Code::InvalidVersion,
+    ];
+
     /// The stable `snake_case` name of this code.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,6 +114,46 @@ impl Code {
             Code::ScriptShape => "script_shape",
             Code::InvalidVersion => "invalid_version",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_code_once_with_its_serialized_name() {
+        // Adding a variant without listing it here fails to compile.
+        let listed = |c: Code| match c {
+            Code::Structure
+            | Code::InvalidJsonSchema
+            | Code::Duplicate
+            | Code::TemplateSyntax
+            | Code::UnsupportedTemplate
+            | Code::UnknownArgument
+            | Code::UnknownSecret
+            | Code::UnusedSecret
+            | Code::InvalidUrl
+            | Code::InsecureUrl
+            | Code::EgressNotCovered
+            | Code::InvalidEgress
+            | Code::UnusedEgress
+            | Code::LimitExceeded
+            | Code::ToolPoisoning
+            | Code::HiddenUnicode
+            | Code::SensitiveReference
+            | Code::BannedScriptPattern
+            | Code::ScriptShape
+            | Code::InvalidVersion => Code::ALL.contains(&c),
+        };
+        let mut names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        for code in Code::ALL {
+            assert!(listed(code));
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Code::ALL.len());
     }
 }
 

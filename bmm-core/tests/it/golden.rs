@@ -31,3 +31,14 @@ fn the_schema_is_a_valid_json_schema() {
         "https://json-schema.org/draft/2020-12/schema"
     );
 }
+
+#[test]
+fn every_diagnostic_code_is_documented_in_the_book() {
+    let page = fs::read_to_string(workspace().join("book/src/diagnostics.md")).unwrap();
+    for code in bmm_core::Code::ALL {
+        assert!(
+            page.contains(&format!("| `{code}` |")),
+            "book/src/diagnostics.md lacks `{code}`"
+        );
+    }
+}
