@@ -41,8 +41,13 @@ impl AccessTokenClaims {
 
 /// Sign `claims` with `key`, with `typ: at+jwt` and the key's `kid`.
 pub fn sign_access_token(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String> {
+    sign_jwt(key, Some(ACCESS_TOKEN_TYP), claims)
+}
+
+/// Sign any claims with `key` and its `kid`, with the given JOSE `typ`.
+pub fn sign_jwt<T: Serialize>(key: &SigningKey, typ: Option<&str>, claims: &T) -> Result<String> {
     let mut header = Header::new(key.algorithm().jwt_algorithm());
-    header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+    header.typ = typ.map(str::to_owned);
     header.kid = Some(key.kid().to_owned());
     Ok(jsonwebtoken::encode(&header, claims, key.encoding_key())?)
 }

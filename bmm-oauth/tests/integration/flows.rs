@@ -1,0 +1,516 @@
+//! Positive flows end to end through the real routers, plus the behaviours around them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::routing::get;
+use bmm_oauth::clock::Clock as _;
+use bmm_oauth::resource_server::JwksSource;
+use bmm_oauth::server::StaticUser;
+use bmm_oauth::token::sign_access_token;
+use bmm_oauth::{
+    JwksCache, ResourceServer, ResourceServerConfig, ResourceUri, SigningAlgorithm, SigningKey,
+};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn metadata_advertises_exactly_what_is_supported() {
+    let fx = Fixture::new();
+    let meta = fx.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(meta.status, StatusCode::OK);
+    let m = meta.json();
+    assert_eq!(m["issuer"], ISSUER);
+    assert_eq!(m["authorization_endpoint"], format!("{ISSUER}/authorize"));
+    assert_eq!(m["token_endpoint"], format!("{ISSUER}/token"));
+    assert_eq!(m["registration_endpoint"], format!("{ISSUER}/register"));
+    assert_eq!(m["revocation_endpoint"], format!("{ISSUER}/revoke"));
+    assert_eq!(m["jwks_uri"], format!("{ISSUER}/jwks.json"));
+    assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(m["response_types_supported"], json!(["code"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(m["client_id_metadata_document_supported"], true);
+    assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+    let oidc = fx.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(oidc, m);
+    let jwks = fx.get("/jwks.json").await.json();
+    assert_eq!(jwks["keys"][0]["kid"], fx.keys.current().kid());
+    assert!(jwks["keys"][0].get("d").is_none());
+}
+
+#[tokio::test]
+async fn issuer_with_a_path_serves_every_discovery_form() {
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| c.issuer = "https://auth.example.com/tenant/one".into()),
+        ..Options::default()
+    });
+    for path in [
+        "/.well-known/oauth-authorization-server/tenant/one",
+        "/.well-known/openid-configuration/tenant/one",
+        "/tenant/one/.well-known/openid-configuration",
+    ] {
+        let reply = fx.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        let m = reply.json();
+        assert_eq!(m["issuer"], "https://auth.example.com/tenant/one", "{path}");
+        assert_eq!(
+            m["token_endpoint"],
+            "https://auth.example.com/tenant/one/token"
+        );
+    }
+    assert_eq!(
+        fx.get("/.well-known/oauth-authorization-server")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn public_client_flow_reaches_the_protected_route() {
+    let fx = Fixture::new();
+    let client = fx.public_client().await;
+    let code = fx.code(&client, &[]).await;
+    let reply = fx.exchange(&client, &code).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
+    let json = reply.json();
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["expires_in"], 600);
+    assert_eq!(json["scope"], "notes:read");
+    let at = json["access_token"].as_str().unwrap();
+
+    // RFC 9068 shape.
+    let header = jwt_part(at, 0);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["kid"], fx.keys.current().kid());
+    let claims = jwt_part(at, 1);
+    assert_eq!(claims["iss"], ISSUER);
+    assert_eq!(claims["aud"], RES_A);
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["client_id"], client.as_str());
+    assert_eq!(claims["scope"], "notes:read");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 32));
+
+    let call = fx.call("/mcp/a", Some(&format!("Bearer {at}"))).await;
+    assert_eq!(call.status, StatusCode::OK);
+    // The handler sees the principal, and not the token.
+    assert_eq!(
+        String::from_utf8(call.body.to_vec()).unwrap(),
+        format!("alice {client} false")
+    );
+    // Scheme names are case-insensitive.
+    assert_eq!(
+        fx.call("/mcp/a", Some(&format!("bearer {at}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn confidential_clients_authenticate_by_basic_and_post() {
+    let fx = Fixture::new();
+    for method in ["client_secret_basic", "client_secret_post"] {
+        let (client, secret) = fx.register(method, REDIRECT).await;
+        let secret = secret.expect("a confidential client gets a secret");
+        let code = fx.code(&client, &[]).await;
+        let mut pairs = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ];
+        let basic = if method == "client_secret_basic" {
+            Some((client.as_str(), secret.as_str()))
+        } else {
+            pairs.push(("client_id", &client));
+            pairs.push(("client_secret", &secret));
+            None
+        };
+        let reply = fx.post_form("/token", &pairs, basic).await;
+        assert_eq!(reply.status, StatusCode::OK, "{method}: {:?}", reply.json());
+    }
+}
+
+#[tokio::test]
+async fn consent_page_flow_is_bound_to_the_browser() {
+    let fx = Fixture::with(Options {
+        consent: Arc::new(StaticUser::new("bob")),
+        ..Options::default()
+    });
+    let client = fx.public_client().await;
+    let page = fx.authorize(&client, &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+    let cookie = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure")
+    );
+    let html = String::from_utf8(page.body.to_vec()).unwrap();
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap() + marker.len();
+        html[start..].split('"').next().unwrap().to_owned()
+    };
+    let cookie_pair = cookie.split(';').next().unwrap();
+    let req = axum::http::Request::post("/authorize/decision")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie_pair)
+        .body(axum::body::Body::from(form(&[
+            ("request_id", &field("request_id")),
+            ("csrf_token", &field("csrf_token")),
+            ("decision", "approve"),
+        ])))
+        .unwrap();
+    let reply = fx.send(req).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location_param("iss").as_deref(), Some(ISSUER));
+    assert_eq!(reply.location_param("state").as_deref(), Some("xyz"));
+    let code = reply.location_param("code").unwrap();
+    let tokens = fx.exchange(&client, &code).await;
+    assert_eq!(tokens.status, StatusCode::OK);
+    assert_eq!(
+        jwt_part(tokens.json()["access_token"].as_str().unwrap(), 1)["sub"],
+        "bob"
+    );
+}
+
+#[tokio::test]
+async fn loopback_redirects_may_use_any_port() {
+    let fx = Fixture::new();
+    let (client, _) = fx.register("none", "http://127.0.0.1/callback").await;
+    let redirect = "http://127.0.0.1:49152/callback";
+    let reply = fx.authorize(&client, &[("redirect_uri", redirect)]).await;
+    assert_eq!(reply.status, StatusCode::FOUND);
+    assert!(reply.location().unwrap().as_str().starts_with(redirect));
+    let code = reply.location_param("code").unwrap();
+    let tokens = fx
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &client),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(tokens.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_concurrent_refreshes_get_the_same_answer() {
+    let fx = Arc::new(Fixture::new());
+    let (client, _, rt) = fx.tokens().await;
+    let (a, b) = tokio::join!(fx.refresh(&client, &rt), fx.refresh(&client, &rt));
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.json());
+    assert_eq!(b.status, StatusCode::OK, "{:?}", b.json());
+    let next = a.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(next, rt);
+    assert_eq!(b.json()["refresh_token"], next.as_str());
+    assert_eq!(b.headers[header::CACHE_CONTROL], "no-store");
+
+    // Still inside the grace window: the same answer again.
+    fx.clock.advance(5);
+    assert_eq!(
+        fx.refresh(&client, &rt).await.json()["refresh_token"],
+        next.as_str()
+    );
+
+    // The successor works and rotates in turn.
+    let third = fx.refresh(&client, &next).await;
+    assert_eq!(third.status, StatusCode::OK);
+    let at = third.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fx.call("/mcp/a", Some(&format!("Bearer {at}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn revocation_answers_success_for_unknown_tokens() {
+    let fx = Fixture::new();
+    let (client, at, _) = fx.tokens().await;
+    let reply = fx
+        .post_form(
+            "/revoke",
+            &[("client_id", &client), ("token", "nonsense")],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = fx
+        .post_form(
+            "/revoke",
+            &[
+                ("client_id", &client),
+                ("token", &at),
+                ("token_type_hint", "access_token"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_algorithm_issues_verifiable_tokens() {
+    for alg in SigningAlgorithm::ALL {
+        let fx = Fixture::with(Options {
+            alg,
+            ..Options::default()
+        });
+        let (_, at, _) = fx.tokens().await;
+        assert_eq!(jwt_part(&at, 0)["alg"], alg.as_str());
+        let reply = fx.call("/mcp/a", Some(&format!("Bearer {at}"))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{alg:?}: {}",
+            reply.www_authenticate()
+        );
+    }
+}
+
+#[tokio::test]
+async fn rotated_keys_keep_verifying_during_the_overlap() {
+    let fx = Fixture::new();
+    let (_, old_token, _) = fx.tokens().await;
+    // Warm the resource server's cache with the first key.
+    assert_eq!(
+        fx.call("/mcp/a", Some(&format!("Bearer {old_token}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    fx.keys
+        .rotate(SigningKey::generate(SigningAlgorithm::Es256).unwrap(), 3600);
+    let (_, new_token, _) = fx.tokens().await;
+    assert_ne!(
+        jwt_part(&old_token, 0)["kid"],
+        jwt_part(&new_token, 0)["kid"]
+    );
+    // The new kid is unknown to the cache: it refetches once and accepts it.
+    assert_eq!(
+        fx.call("/mcp/a", Some(&format!("Bearer {new_token}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fx.call("/mcp/a", Some(&format!("Bearer {old_token}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fx.get("/jwks.json").await.json()["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn unknown_kids_refetch_at_most_once_per_interval() {
+    let fx = Fixture::new();
+    let cache = Arc::new(JwksCache::with_limits(
+        fx.keys.clone() as Arc<dyn JwksSource>,
+        Duration::from_millis(300),
+        Duration::from_secs(3600),
+    ));
+    let rs = ResourceServer::new(
+        ResourceServerConfig::new(resource_a(), ISSUER),
+        cache.clone(),
+    );
+    let (_, at, _) = fx.tokens().await;
+    assert!(rs.verify(&at).await.is_ok());
+    assert_eq!(cache.fetch_count(), 1);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let now = fx.clock.now();
+    for _ in 0..20 {
+        let stranger = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+        let claims = bmm_oauth::token::AccessTokenClaims {
+            iss: ISSUER.into(),
+            sub: "x".into(),
+            aud: RES_A.into(),
+            client_id: "c".into(),
+            scope: String::new(),
+            exp: now + 60,
+            iat: now,
+            nbf: now,
+            jti: "j".into(),
+        };
+        let t = sign_access_token(&stranger, &claims).unwrap();
+        assert!(rs.verify(&t).await.is_err());
+    }
+    // One refetch for the first unknown kid, then the rate limit holds.
+    assert_eq!(cache.fetch_count(), 2);
+    assert!(rs.verify(&at).await.is_ok());
+}
+
+#[tokio::test]
+async fn resource_metadata_is_served_at_the_path_aware_location() {
+    let fx = Fixture::new();
+    let reply = fx.get("/.well-known/oauth-protected-resource/mcp/a").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let m = reply.json();
+    assert_eq!(m["resource"], RES_A);
+    assert_eq!(m["authorization_servers"], json!([ISSUER]));
+    assert_eq!(m["bearer_methods_supported"], json!(["header"]));
+    assert_eq!(m["scopes_supported"], json!(["notes:read", "notes:write"]));
+    assert_eq!(
+        fx.get("/.well-known/oauth-protected-resource/mcp/zzz")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        fx.get("/.well-known/oauth-protected-resource").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn jwks_over_http_on_a_loopback_listener() {
+    let fx = Fixture::new();
+    let base = serve(fx.server.router()).await;
+    let cache = Arc::new(JwksCache::http(format!("{base}/jwks.json")).unwrap());
+    let rs = ResourceServer::new(
+        ResourceServerConfig::new(resource_a(), ISSUER),
+        cache.clone(),
+    );
+    let (client, at, _) = fx.tokens().await;
+    let principal = rs.verify(&at).await.unwrap();
+    assert_eq!(principal.subject, "alice");
+    assert_eq!(principal.client_id, client);
+    assert_eq!(principal.scopes, vec!["notes:read".to_owned()]);
+    assert_eq!(cache.fetch_count(), 1);
+}
+
+fn document(client_id: &str) -> Value {
+    json!({
+        "client_id": client_id,
+        "client_name": "Metadata Client",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    })
+}
+
+/// Serve client metadata documents: `/good.json` valid, `/liar.json` naming
+/// another client id, `/huge.json` oversize.
+async fn document_host() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let good = document(&format!("{base}/good.json")).to_string();
+    let liar = document("https://someone-else.example/client.json").to_string();
+    let mut huge = document(&format!("{base}/huge.json"));
+    huge["client_name"] = Value::String("x".repeat(40_000));
+    let huge = huge.to_string();
+    let router = Router::new()
+        .route("/good.json", get(move || async move { good }))
+        .route("/liar.json", get(move || async move { liar }))
+        .route("/huge.json", get(move || async move { huge }));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+#[tokio::test]
+async fn client_id_metadata_documents_are_fetched_validated_and_cached() {
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| c.metadata_documents.allow_loopback = true),
+        ..Options::default()
+    });
+    let base = document_host().await;
+    let client = format!("{base}/good.json");
+    let code = fx.code(&client, &[]).await;
+    let reply = fx.exchange(&client, &code).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    assert_eq!(
+        jwt_part(reply.json()["access_token"].as_str().unwrap(), 1)["client_id"],
+        client.as_str()
+    );
+
+    for bad in ["liar.json", "huge.json", "missing.json"] {
+        let reply = fx.authorize(&format!("{base}/{bad}"), &[]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(reply.error().as_deref(), Some("invalid_client"), "{bad}");
+        assert!(reply.location().is_none());
+    }
+}
+
+#[tokio::test]
+async fn metadata_documents_on_private_addresses_are_refused_by_default() {
+    let fx = Fixture::new();
+    let base = document_host().await;
+    let reply = fx.authorize(&format!("{base}/good.json"), &[]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error().as_deref(), Some("invalid_client"));
+    // https to a loopback name is refused by the address guard, not by the scheme rule.
+    let reply = fx.authorize("https://localhost:1/client.json", &[]).await;
+    assert_eq!(reply.error().as_deref(), Some("invalid_client"));
+}
+
+#[tokio::test]
+async fn cleanup_deletes_stale_registrations_and_keeps_used_ones() {
+    let fx = Fixture::new();
+    let (used, _, _) = fx.tokens().await;
+    let _unused = fx.public_client().await;
+    assert_eq!(fx.store.client_count(), 2);
+    fx.clock.advance(2 * 24 * 3600);
+    assert_eq!(fx.server.cleanup().await.unwrap(), 1);
+    assert_eq!(fx.store.client_count(), 1);
+    // The used client still works.
+    let code = fx.code(&used, &[]).await;
+    assert_eq!(fx.exchange(&used, &code).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn canonical_resource_in_requests_matches_the_registered_one() {
+    let fx = Fixture::new();
+    let client = fx.public_client().await;
+    // Upper-case host and a trailing slash name the same resource.
+    let code = fx
+        .code(&client, &[("resource", "https://MCP.example.com/mcp/a/")])
+        .await;
+    let reply = fx.exchange(&client, &code).await;
+    assert_eq!(
+        jwt_part(reply.json()["access_token"].as_str().unwrap(), 1)["aud"],
+        RES_A
+    );
+    assert_eq!(
+        ResourceUri::parse("https://MCP.example.com/mcp/a/")
+            .unwrap()
+            .as_str(),
+        RES_A
+    );
+}
