@@ -1,2 +1,141 @@
-//! placeholder
-fn main() {}
+//! Token verification and issuance throughput, and the latency the bearer layer adds.
+//!
+//! Run with `cargo bench -p bmm-oauth --bench tokens`; criterion prints
+//! `thrpt` in elements (tokens) per second for each benchmark.
+
+// A benchmark that cannot set up has nothing to measure: panicking is the answer.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
+use axum::routing::post;
+use bmm_oauth::token::{AccessTokenClaims, sign_access_token};
+use bmm_oauth::{
+    JwksCache, KeyRing, ResourceServer, ResourceServerConfig, ResourceUri, SigningAlgorithm,
+};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tower::ServiceExt as _;
+
+const ISSUER: &str = "https://auth.example.com";
+const RESOURCE: &str = "https://mcp.example.com/mcp/notes";
+
+fn claims() -> AccessTokenClaims {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    AccessTokenClaims {
+        iss: ISSUER.into(),
+        sub: "alice".into(),
+        aud: RESOURCE.into(),
+        client_id: "https://client.example/metadata.json".into(),
+        scope: "notes:read notes:write".into(),
+        exp: now + 3600,
+        iat: now,
+        nbf: now,
+        jti: "4n1d2b0oFhP9Xy7q2n3m4k5j6h7g8f9e0d1c2b3a4z5".into(),
+    }
+}
+
+struct Setup {
+    rs: ResourceServer,
+    keys: Arc<KeyRing>,
+    token: String,
+}
+
+fn setup(rt: &tokio::runtime::Runtime, alg: SigningAlgorithm) -> Setup {
+    let keys = Arc::new(KeyRing::generate(alg).unwrap());
+    let jwks = Arc::new(JwksCache::new(keys.clone()));
+    let mut config = ResourceServerConfig::new(ResourceUri::parse(RESOURCE).unwrap(), ISSUER);
+    config.required_scopes = vec!["notes:read".into()];
+    let rs = ResourceServer::new(config, jwks);
+    let token = sign_access_token(&keys.current(), &claims()).unwrap();
+    // Warm the JWKS cache.
+    rt.block_on(rs.verify(&token)).unwrap();
+    Setup { rs, keys, token }
+}
+
+fn verification(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("verify");
+    group.throughput(Throughput::Elements(1));
+    for alg in SigningAlgorithm::ALL {
+        let s = setup(&rt, alg);
+        group.bench_function(alg.as_str(), |b| {
+            b.iter(|| rt.block_on(s.rs.verify(black_box(&s.token))).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn issuance(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("issue");
+    group.throughput(Throughput::Elements(1));
+    for alg in SigningAlgorithm::ALL {
+        let s = setup(&rt, alg);
+        let claims = claims();
+        group.bench_function(alg.as_str(), |b| {
+            b.iter(|| sign_access_token(&s.keys.current(), black_box(&claims)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// A `tools/call`-sized POST through a router with and without the bearer layer.
+fn layer_latency(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = setup(&rt, SigningAlgorithm::Rs256);
+    async fn tool(body: String) -> String {
+        body
+    }
+    let open = Router::new().route("/mcp/notes", post(tool));
+    let guarded = Router::new().route("/mcp/notes", post(tool).layer(s.rs.layer()));
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_notes","arguments":{}}}"#;
+    let request = |auth: bool| {
+        let mut r = Request::post("/mcp/notes").header(header::CONTENT_TYPE, "application/json");
+        if auth {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {}", s.token));
+        }
+        r.body(Body::from(body)).unwrap()
+    };
+    let mut group = c.benchmark_group("tools_call");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("without_auth", |b| {
+        b.iter(|| {
+            let response = rt.block_on(open.clone().oneshot(request(false))).unwrap();
+            assert!(response.status().is_success());
+        })
+    });
+    group.bench_function("with_auth_rs256", |b| {
+        b.iter(|| {
+            let response = rt.block_on(guarded.clone().oneshot(request(true))).unwrap();
+            assert!(response.status().is_success());
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
+    targets = verification, issuance, layer_latency
+}
+criterion_main!(benches);

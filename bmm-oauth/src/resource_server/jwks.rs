@@ -7,10 +7,12 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, DecodingKey};
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyRing, SigningAlgorithm};
@@ -89,11 +91,12 @@ impl JwksSource for HttpJwks {
     }
 }
 
-/// A verification key taken from the JWKS, with the one algorithm it may verify.
+/// A verification key taken from the JWKS: the public key parsed once, with
+/// the one algorithm it may verify.
 #[derive(Clone)]
 pub struct VerificationKey {
-    pub(crate) key: Arc<DecodingKey>,
-    pub(crate) alg: Algorithm,
+    pub(crate) key: Arc<ParsedPublicKey>,
+    pub(crate) alg: SigningAlgorithm,
 }
 
 impl fmt::Debug for VerificationKey {
@@ -101,6 +104,18 @@ impl fmt::Debug for VerificationKey {
         f.debug_struct("VerificationKey")
             .field("alg", &self.alg)
             .finish_non_exhaustive()
+    }
+}
+
+impl VerificationKey {
+    /// The algorithm this key verifies.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.alg
+    }
+
+    /// Check a signature over `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.key.verify_sig(message, signature).is_ok()
     }
 }
 
@@ -241,22 +256,39 @@ fn load(set: &JwkSet) -> HashMap<String, VerificationKey> {
         .collect()
 }
 
-/// The decoding key and its single algorithm, for asymmetric signing keys only.
-fn verification_key(jwk: &Jwk) -> Option<(DecodingKey, Algorithm)> {
+/// The parsed public key and its single algorithm, for asymmetric signing keys only.
+fn verification_key(jwk: &Jwk) -> Option<(ParsedPublicKey, SigningAlgorithm)> {
     if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
         return None;
     }
-    let inferred = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => SigningAlgorithm::Rs256,
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
-            SigningAlgorithm::Es256
-        }
-        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-            SigningAlgorithm::EdDsa
-        }
-        // Symmetric and unsupported keys are never used.
-        _ => return None,
-    };
+    let b64 = |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok();
+    let (inferred, bytes, verifier): (_, Vec<u8>, &'static dyn VerificationAlgorithm) =
+        match &jwk.algorithm {
+            AlgorithmParameters::RSA(p) => (
+                SigningAlgorithm::Rs256,
+                rsa_public_key_der(&b64(&p.n)?, &b64(&p.e)?),
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+            ),
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                let (x, y) = (b64(&p.x)?, b64(&p.y)?);
+                if x.len() != 32 || y.len() != 32 {
+                    return None;
+                }
+                let mut point = vec![0x04];
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                (
+                    SigningAlgorithm::Es256,
+                    point,
+                    &signature::ECDSA_P256_SHA256_FIXED,
+                )
+            }
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+                (SigningAlgorithm::EdDsa, b64(&p.x)?, &signature::ED25519)
+            }
+            // Symmetric and unsupported keys are never used.
+            _ => return None,
+        };
     let declared = match jwk.common.key_algorithm {
         None => inferred,
         Some(KeyAlgorithm::RS256) => SigningAlgorithm::Rs256,
@@ -267,6 +299,94 @@ fn verification_key(jwk: &Jwk) -> Option<(DecodingKey, Algorithm)> {
     if declared != inferred {
         return None;
     }
-    let key = DecodingKey::from_jwk(jwk).ok()?;
-    Some((key, declared.jwt_algorithm()))
+    let key = ParsedPublicKey::new(verifier, bytes).ok()?;
+    Some((key, declared))
+}
+
+/// DER `RSAPublicKey` (RFC 8017 appendix A.1.1) from big-endian modulus and exponent.
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn integer(bytes: &[u8]) -> Vec<u8> {
+        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+        let mut value = bytes[start..].to_vec();
+        if value.first().is_none_or(|b| b & 0x80 != 0) {
+            value.insert(0, 0);
+        }
+        tlv(0x02, &value)
+    }
+    fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = value.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let len_bytes: Vec<u8> = len
+                .to_be_bytes()
+                .iter()
+                .copied()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | len_bytes.len() as u8);
+            out.extend_from_slice(&len_bytes);
+        }
+        out.extend_from_slice(value);
+        out
+    }
+    let mut body = integer(n);
+    body.extend(integer(e));
+    tlv(0x30, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SigningKey;
+    use crate::token::{AccessTokenClaims, sign_access_token};
+
+    #[test]
+    fn every_published_key_loads_and_verifies_its_signatures() {
+        for alg in SigningAlgorithm::ALL {
+            let key = SigningKey::generate(alg).unwrap();
+            let claims = AccessTokenClaims {
+                iss: "i".into(),
+                sub: "s".into(),
+                aud: "a".into(),
+                client_id: "c".into(),
+                scope: String::new(),
+                exp: 2,
+                iat: 1,
+                nbf: 1,
+                jti: "j".into(),
+            };
+            let token = sign_access_token(&key, &claims).unwrap();
+            let (signing_input, sig) = token.rsplit_once('.').unwrap();
+            let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+            let (parsed, loaded_alg) = verification_key(key.public_jwk()).unwrap();
+            assert_eq!(loaded_alg, alg);
+            let vk = VerificationKey {
+                key: Arc::new(parsed),
+                alg,
+            };
+            assert!(vk.verify(signing_input.as_bytes(), &sig), "{alg:?}");
+            assert!(!vk.verify(b"other", &sig), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn symmetric_keys_are_ignored() {
+        let set: JwkSet = serde_json::from_value(serde_json::json!({
+            "keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": "c2VjcmV0"}]
+        }))
+        .unwrap();
+        assert!(load(&set).is_empty());
+    }
+
+    #[test]
+    fn der_integers_are_minimal_and_positive() {
+        assert_eq!(
+            rsa_public_key_der(&[0x00, 0x80], &[0x01, 0x00, 0x01]),
+            vec![
+                0x30, 0x09, 0x02, 0x02, 0x00, 0x80, 0x02, 0x03, 0x01, 0x00, 0x01
+            ]
+        );
+    }
 }

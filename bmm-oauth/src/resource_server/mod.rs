@@ -2,23 +2,21 @@
 //! RFC 9728 protected resource metadata.
 
 mod jwks;
+mod jws;
 mod layer;
 mod metadata;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Validation, decode, decode_header};
-use serde::Deserialize;
 
 pub use jwks::{HttpJwks, JwksCache, JwksSource, VerificationKey};
 pub use layer::{BearerLayer, BearerService};
 pub use metadata::{ProtectedResourceMetadata, ResourceDirectory, protected_resource_router};
 
+use crate::clock::{Clock, SystemClock};
 use crate::keys::SigningAlgorithm;
 use crate::resource::ResourceUri;
 use crate::token::ACCESS_TOKEN_TYP;
@@ -118,20 +116,13 @@ impl BearerError {
     }
 }
 
-#[derive(Deserialize)]
-struct VerifiedClaims {
-    sub: String,
-    client_id: String,
-    #[serde(default)]
-    scope: Option<String>,
-    jti: String,
-    exp: i64,
-}
+/// Tokens longer than this are refused before any parsing.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 pub(crate) struct Shared {
     pub(crate) config: ResourceServerConfig,
     pub(crate) jwks: Arc<JwksCache>,
-    validation: HashSet<String>,
+    clock: Arc<dyn Clock>,
 }
 
 /// The resource-server side for one protected resource.
@@ -151,14 +142,22 @@ impl std::fmt::Debug for ResourceServer {
 
 impl ResourceServer {
     /// A resource server verifying tokens against `jwks`.
-    pub fn new(mut config: ResourceServerConfig, jwks: Arc<JwksCache>) -> Self {
+    pub fn new(config: ResourceServerConfig, jwks: Arc<JwksCache>) -> Self {
+        Self::with_clock(config, jwks, Arc::new(SystemClock))
+    }
+
+    /// Like [`ResourceServer::new`], reading time from `clock`.
+    pub fn with_clock(
+        mut config: ResourceServerConfig,
+        jwks: Arc<JwksCache>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         config.scopes_supported.retain(|s| s != "offline_access");
-        let validation = HashSet::from([config.issuer.clone()]);
         Self {
             shared: Arc::new(Shared {
                 config,
                 jwks,
-                validation,
+                clock,
             }),
         }
     }
@@ -181,23 +180,31 @@ impl ResourceServer {
         )
     }
 
-    /// Verify an access token: signature by a key from the issuer's JWKS with a
-    /// pinned algorithm, `typ`, `iss`, `aud`, `exp` and `nbf`.
+    /// Verify an access token: a compact JWS whose `typ` is `at+jwt`, whose
+    /// `alg` is one of the accepted asymmetric algorithms and equals the
+    /// algorithm of the JWKS key named by `kid`, whose signature verifies, and
+    /// whose `iss`, `aud`, `exp` and `nbf` fit (RFC 9068 §4).
     pub async fn verify(&self, token: &str) -> Result<Principal, BearerError> {
         let invalid = |d: &str| BearerError::InvalidToken(d.to_owned());
         let config = &self.shared.config;
-        let header = decode_header(token).map_err(|_| invalid("malformed token"))?;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(invalid("token too large"));
+        }
+        let jws = jws::CompactJws::parse(token).ok_or_else(|| invalid("malformed token"))?;
+        let header = &jws.header;
+        if header.crit.is_some() {
+            return Err(invalid("unsupported critical header"));
+        }
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
         });
         if !typ_ok {
             return Err(invalid("not an access token (typ must be at+jwt)"));
         }
-        let allowed = SigningAlgorithm::from_jwt_algorithm(header.alg)
-            .is_some_and(|a| config.algorithms.contains(&a));
-        if !allowed {
-            return Err(invalid("signing algorithm not accepted"));
-        }
+        let alg = SigningAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str() == header.alg && config.algorithms.contains(a))
+            .ok_or_else(|| invalid("signing algorithm not accepted"))?;
         let kid = header
             .kid
             .as_deref()
@@ -208,31 +215,44 @@ impl ResourceServer {
             .key(kid)
             .await
             .ok_or_else(|| invalid("unknown signing key"))?;
-        if key.alg != header.alg {
+        if key.alg != alg {
             return Err(invalid("algorithm does not match the key"));
         }
-        let mut validation = Validation::new(key.alg);
-        validation.leeway = config.leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.validate_exp = true;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.iss = Some(self.shared.validation.clone());
-        validation.set_audience(&[config.resource.as_str()]);
-        let data = decode::<VerifiedClaims>(token, &key.key, &validation).map_err(|e| {
-            invalid(match e.kind() {
-                ErrorKind::ExpiredSignature => "token expired",
-                ErrorKind::ImmatureSignature => "token not yet valid",
-                ErrorKind::InvalidAudience => "token is for another resource",
-                ErrorKind::InvalidIssuer => "token from another issuer",
-                ErrorKind::InvalidSignature => "signature verification failed",
-                ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
-                _ => "invalid token",
-            })
-        })?;
-        let claims = data.claims;
+        if !key.verify(jws.signing_input.as_bytes(), &jws.signature) {
+            return Err(invalid("signature verification failed"));
+        }
+        let claims = jws.claims().ok_or_else(|| invalid("malformed claims"))?;
+        let (Some(iss), Some(aud), Some(exp), Some(sub), Some(client_id), Some(jti)) = (
+            claims.iss,
+            claims.aud,
+            claims.exp,
+            claims.sub,
+            claims.client_id,
+            claims.jti,
+        ) else {
+            return Err(invalid("token lacks a required claim"));
+        };
+        if iss != config.issuer {
+            return Err(invalid("token from another issuer"));
+        }
+        if !aud.contains(config.resource.as_str()) {
+            return Err(invalid("token is for another resource"));
+        }
+        let now = self.shared.clock.now();
+        let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
+        let exp = jws::numeric_date(&exp).ok_or_else(|| invalid("malformed exp"))?;
+        if exp.saturating_add(leeway) <= now {
+            return Err(invalid("token expired"));
+        }
+        if let Some(nbf) = &claims.nbf {
+            let nbf = jws::numeric_date(nbf).ok_or_else(|| invalid("malformed nbf"))?;
+            if nbf > now.saturating_add(leeway) {
+                return Err(invalid("token not yet valid"));
+            }
+        }
         Ok(Principal {
-            subject: claims.sub,
-            client_id: claims.client_id,
+            subject: sub,
+            client_id,
             scopes: claims
                 .scope
                 .unwrap_or_default()
@@ -240,8 +260,8 @@ impl ResourceServer {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            token_id: claims.jti,
-            expires_at: claims.exp,
+            token_id: jti,
+            expires_at: exp,
         })
     }
 
