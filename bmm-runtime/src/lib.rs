@@ -1,5 +1,130 @@
-//! Serving a `ServerSpec` as a live MCP server (not yet implemented).
+//! Serving a bmm `ServerSpec`: sandboxed script tools, the egress policy and secrets.
 //!
 //! This crate will own the MCP handler over Streamable HTTP, the executors for
-//! `http` and `script` tools, the egress policy and the multi-tenant host. Its
-//! work is tracked in the runtime issue; until then it exposes nothing.
+//! `http` and `script` tools, the egress policy and the multi-tenant host. The
+//! parts that do not depend on the spec types are here so far.
+//!
+//! # Module map
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`sandbox`] | [`Sandbox`]: a worker pool running JavaScript tools in QuickJS, one fresh runtime per call; [`check_script`], the compile-only check |
+//! | [`egress`] | [`EgressPolicy`] (host allowlist, forbidden address ranges, caps) and [`EgressClient`], the reqwest client that enforces it |
+//! | [`secret`] | [`SecretValue`] and [`Secrets`]: values a script can reference but never read |
+//!
+//! # The script contract
+//!
+//! A script tool is an ES module whose default export is a function, possibly
+//! `async`. It receives the tool's arguments (already validated against the
+//! tool's input schema) as one object and returns a JSON value or a string; a
+//! returned promise is awaited. `undefined` becomes `null`.
+//!
+//! ```js
+//! export default async function (args) {
+//!   const res = await fetch("https://api.example.com/v1/items", {
+//!     method: "GET",
+//!     headers: { Authorization: { secret: "API_TOKEN" } },
+//!     query: { q: args.query, limit: 10 },
+//!   });
+//!   if (!res.ok) throw new Error(`upstream said ${res.status}`);
+//!   const data = await res.json();
+//!   return data.items.map((item) => ({ id: item.id, name: item.name }));
+//! }
+//! ```
+//!
+//! An exception thrown (or a rejected promise) becomes [`Error::Script`] with
+//! its message. Top-level code runs on every call; keep it to declarations.
+//!
+//! ## What a script has
+//!
+//! The language core (objects, arrays, strings, numbers, `BigInt`, `Math`,
+//! `JSON`, `Date`, `RegExp`, `Map`/`Set`, typed arrays, `Proxy`, `Reflect`,
+//! `Promise`, `async`/`await`), plus:
+//!
+//! - `console.log/info/warn/error/debug(...)`: collected (up to 16 KiB) into
+//!   [`ScriptOutput::logs`];
+//! - `fetch(url, options?)`, described below.
+//!
+//! It has no filesystem, process, environment, timers (`setTimeout` and
+//! friends), sockets, module imports, `eval` or `Function` constructor (those
+//! throw `EvalError`), nor `performance`. Every call starts from a fresh
+//! engine: nothing a call changes (globals, prototypes) is seen by another.
+//!
+//! ## `fetch(url, options?)`
+//!
+//! `url` is an absolute `http` or `https` URL string. `options` may have:
+//!
+//! - `method`: a string, default `"GET"`;
+//! - `headers`: an object of header name to value;
+//! - `query`: an object of query parameter to value, appended URL-encoded;
+//! - `body`: a string (sent as is, `text/plain` unless a `Content-Type` header
+//!   is given) or any other JSON value (sent as JSON, `application/json`).
+//!
+//! A header or query value is a string, number or boolean, or a secret
+//! reference `{ secret: "NAME" }`: the host fills in the server's secret
+//! `NAME` on the way out. The script never sees the value, and the value is
+//! replaced by `[redacted]` if the upstream echoes it back.
+//!
+//! The promise resolves (for every status, 4xx and 5xx included) to
+//!
+//! ```text
+//! { status: number, ok: boolean /* 2xx */, statusText: string, url: string /* after redirects */,
+//!   headers: { [lower-case name]: string /* repeated headers joined with ", " */ },
+//!   text(): Promise<string>, json(): Promise<any> /* rejects on invalid JSON */ }
+//! ```
+//!
+//! and rejects with an `Error` whose message starts with `fetch failed:` on a
+//! transport failure, a timeout or a response larger than the cap. Requests
+//! the policy refuses — a host outside the allowlist, an address in a private
+//! range, a redirect leaving the allowlist, an unknown secret, more than 16
+//! fetches — end the whole call with that error ([`Error::EgressDenied`],
+//! [`Error::UnknownSecret`], [`Error::TooManyFetches`]); a script cannot catch
+//! them.
+//!
+//! ## Limits
+//!
+//! Per call, configurable in [`SandboxConfig`]: 2 s of JavaScript execution
+//! ([`Error::CpuTimeExceeded`]), 10 s in all including waits on `fetch`
+//! ([`Error::WallTimeExceeded`]), 32 MiB of memory ([`Error::MemoryExceeded`]),
+//! a 1 MiB engine stack ([`Error::StackOverflow`]), 1 MiB of output
+//! ([`Error::OutputTooLarge`]). A promise that can no longer settle (nothing
+//! pending that could resolve it) fails at once with [`Error::NeverSettled`].
+//! An exceeded limit ends that call only.
+//!
+//! # Example
+//!
+//! ```
+//! use bmm_runtime::{Sandbox, SandboxConfig, Script, ScriptEnv, TenantGate};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> bmm_runtime::Result<()> {
+//! let sandbox = Sandbox::new(SandboxConfig::default())?;
+//! let script = Script::new("export default (args) => ({ greeting: `hello, ${args.name}` })")?;
+//! let tenant = TenantGate::new(4);
+//! let args = serde_json::json!({ "name": "Ada" });
+//! let output = sandbox.call(&tenant, &script, &args, &ScriptEnv::isolated()).await?;
+//! assert_eq!(output.value, serde_json::json!({ "greeting": "hello, Ada" }));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Choices and their reasons
+//!
+//! - QuickJS through rquickjs, a fresh runtime and context per call: each call
+//!   gets its own memory cap and interrupt deadline (both are per runtime in
+//!   QuickJS) and no state leaks between calls. The cost is measured by the
+//!   `script_call` benchmark.
+//! - Compiled bytecode is not cached: loading bytecode needs rquickjs's
+//!   `unsafe` `Module::load`, and this workspace forbids `unsafe`.
+
+pub mod egress;
+mod error;
+pub mod sandbox;
+pub mod secret;
+
+pub use egress::{EgressClient, EgressPolicy, EgressRequest, EgressResponse, HostPattern};
+pub use error::{Error, Result};
+pub use sandbox::{
+    Sandbox, SandboxConfig, Script, ScriptEnv, ScriptOutput, TenantGate, check_script,
+};
+pub use secret::{SecretValue, Secrets};

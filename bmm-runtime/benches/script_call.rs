@@ -1,0 +1,63 @@
+//! Run with `cargo bench -p bmm-runtime --bench script_call`: the latency of one
+//! script call (fresh QuickJS runtime and context per call) through the sandbox pool.
+//!
+//! Prints p50 and p99 over a fixed number of calls (the issue's target is
+//! p50 <= 0.25 ms), then lets criterion measure the same call.
+
+// A benchmark that cannot set up has nothing to measure: failing loudly is right.
+#![allow(clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use bmm_runtime::{Sandbox, SandboxConfig, Script, ScriptEnv, TenantGate};
+use criterion::Criterion;
+
+const SCRIPT: &str = r#"export default function (args) {
+  const words = args.text.split(" ");
+  return { count: words.length, upper: words.map((w) => w.toUpperCase()) };
+}"#;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let sandbox = runtime
+        .block_on(async { Sandbox::new(SandboxConfig::default()) })
+        .expect("sandbox");
+    let script = Script::new(SCRIPT).expect("script compiles");
+    let tenant = TenantGate::new(64);
+    let env = ScriptEnv::isolated();
+    let args = serde_json::json!({ "text": "the quick brown fox jumps over the lazy dog" });
+    let call = || {
+        runtime
+            .block_on(sandbox.call(&tenant, &script, &args, &env))
+            .expect("script call succeeds")
+    };
+
+    // Warm up, then measure individual calls for percentiles.
+    for _ in 0..200 {
+        call();
+    }
+    let mut samples: Vec<Duration> = (0..2000)
+        .map(|_| {
+            let start = Instant::now();
+            call();
+            start.elapsed()
+        })
+        .collect();
+    samples.sort_unstable();
+    let p50 = samples[samples.len() / 2];
+    let p99 = samples[samples.len() * 99 / 100];
+    println!(
+        "script_call: p50 {:.3} ms, p99 {:.3} ms over {} calls (target p50 <= 0.25 ms)",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        samples.len()
+    );
+
+    let mut criterion = Criterion::default().configure_from_args();
+    criterion.bench_function("script_call_fresh_runtime", |b| b.iter(call));
+    criterion.final_summary();
+}

@@ -1,0 +1,618 @@
+//! One script call in a fresh QuickJS runtime and context, run on a sandbox worker thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rquickjs::context::intrinsic;
+use rquickjs::function::Rest;
+use rquickjs::promise::PromiseState;
+use rquickjs::{
+    Coerced, Context, Ctx, FromJs, Function, Module, Object, Persistent, Promise, Runtime, Value,
+};
+
+use super::fetch::{self, Completion};
+use super::{Limits, ScriptEnv, ScriptOutput};
+use crate::{Error, Result};
+
+/// The module name scripts are compiled under; it shows in stack traces.
+const MODULE_NAME: &str = "tool.js";
+
+/// Longest exception message passed on to the caller.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// Intrinsics a script gets: the language core, without `Performance` (a
+/// high-resolution timer), `WeakRef`/`FinalizationRegistry` (GC observation)
+/// or `DOMException`. `Eval` must be present for modules to compile at all;
+/// the string-to-code entry points it would expose are removed by [`LOCKDOWN`].
+type Intrinsics = (
+    intrinsic::Date,
+    intrinsic::Eval,
+    intrinsic::RegExpCompiler,
+    intrinsic::RegExp,
+    intrinsic::Json,
+    intrinsic::Proxy,
+    intrinsic::MapSet,
+    intrinsic::TypedArrays,
+    intrinsic::Promise,
+);
+
+/// Runs before the script's module is evaluated: removes `eval` and makes every
+/// function constructor (`Function`, and those reachable through the
+/// prototypes of async, generator and async generator functions) throw.
+const LOCKDOWN: &str = r#"(() => {
+  'use strict';
+  const deny = function () { throw new EvalError('code generation from strings is disabled'); };
+  const fixed = { value: deny, writable: false, enumerable: false, configurable: false };
+  for (const fn of [function () {}, async function () {}, function* () {}, async function* () {}]) {
+    Object.defineProperty(Object.getPrototypeOf(fn), 'constructor', fixed);
+  }
+  Object.defineProperty(deny, 'prototype', { value: Function.prototype, writable: false });
+  Object.defineProperty(globalThis, 'Function', fixed);
+  delete globalThis.eval;
+})();"#;
+
+/// Why the interrupt handler stopped the script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Cpu,
+    Wall,
+    Cancelled,
+    Fatal,
+}
+
+/// State shared by the driver, the interrupt handler and the host functions of one call.
+pub(super) struct CallState {
+    pub(super) limits: Limits,
+    pub(super) env: ScriptEnv,
+    pub(super) handle: Option<tokio::runtime::Handle>,
+    cancel: Arc<AtomicBool>,
+    wall_deadline: Instant,
+    js_used: Cell<Duration>,
+    slice_start: Cell<Option<Instant>>,
+    stop: Cell<Option<Stop>>,
+    fatal: RefCell<Option<Error>>,
+    logs: RefCell<Vec<String>>,
+    log_bytes: Cell<usize>,
+    pub(super) fetches: Cell<usize>,
+    next_id: Cell<u64>,
+    pending: RefCell<HashMap<u64, Resolvers>>,
+    pub(super) completions: mpsc::Sender<Completion>,
+    tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// The resolve and reject functions of one in-flight `fetch` promise.
+pub(super) type Resolvers = (Persistent<Function<'static>>, Persistent<Function<'static>>);
+
+impl CallState {
+    fn new(
+        limits: Limits,
+        env: ScriptEnv,
+        handle: Option<tokio::runtime::Handle>,
+        cancel: Arc<AtomicBool>,
+        completions: mpsc::Sender<Completion>,
+    ) -> Self {
+        Self {
+            wall_deadline: Instant::now() + limits.wall_time,
+            limits,
+            env,
+            handle,
+            cancel,
+            js_used: Cell::new(Duration::ZERO),
+            slice_start: Cell::new(None),
+            stop: Cell::new(None),
+            fatal: RefCell::new(None),
+            logs: RefCell::new(Vec::new()),
+            log_bytes: Cell::new(0),
+            fetches: Cell::new(0),
+            next_id: Cell::new(0),
+            pending: RefCell::new(HashMap::new()),
+            completions,
+            tasks: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Decides whether running JavaScript must stop now; called by the engine
+    /// every few thousand instructions.
+    fn should_interrupt(&self) -> bool {
+        if self.stop.get().is_some() {
+            return true;
+        }
+        let stop = if self.cancel.load(Ordering::Relaxed) {
+            Some(Stop::Cancelled)
+        } else if self.js_time() > self.limits.cpu_time {
+            Some(Stop::Cpu)
+        } else if Instant::now() > self.wall_deadline {
+            Some(Stop::Wall)
+        } else {
+            None
+        };
+        self.stop.set(stop);
+        stop.is_some()
+    }
+
+    fn js_time(&self) -> Duration {
+        let running = self
+            .slice_start
+            .get()
+            .map_or(Duration::ZERO, |start| start.elapsed());
+        self.js_used.get() + running
+    }
+
+    /// Runs `f`, which executes JavaScript, counting its time against the CPU limit.
+    fn run_js<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.slice_start.set(Some(Instant::now()));
+        let out = f();
+        self.js_used.set(self.js_time());
+        self.slice_start.set(None);
+        out
+    }
+
+    /// Ends the call with `error` (a policy refusal): the script cannot catch it.
+    pub(super) fn fail(&self, error: Error) {
+        let mut fatal = self.fatal.borrow_mut();
+        if fatal.is_none() {
+            *fatal = Some(error);
+        }
+        self.stop.set(Some(Stop::Fatal));
+    }
+
+    /// The error that ends the call regardless of what the script did, if any.
+    pub(super) fn stopped(&self) -> Option<Error> {
+        match self.stop.get()? {
+            Stop::Cpu => Some(Error::CpuTimeExceeded {
+                limit: self.limits.cpu_time,
+            }),
+            Stop::Wall => Some(Error::WallTimeExceeded {
+                limit: self.limits.wall_time,
+            }),
+            Stop::Cancelled => Some(Error::Cancelled),
+            Stop::Fatal => {
+                let fatal = self.fatal.borrow_mut().take();
+                Some(fatal.unwrap_or_else(|| Error::Engine {
+                    message: "call aborted".into(),
+                }))
+            }
+        }
+    }
+
+    pub(super) fn log(&self, line: String) {
+        let used = self.log_bytes.get();
+        if used >= self.limits.max_log_bytes {
+            return;
+        }
+        let mut logs = self.logs.borrow_mut();
+        if used + line.len() > self.limits.max_log_bytes {
+            logs.push("[further log output dropped]".to_owned());
+            self.log_bytes.set(self.limits.max_log_bytes);
+            return;
+        }
+        self.log_bytes.set(used + line.len());
+        logs.push(line);
+    }
+
+    pub(super) fn add_pending(&self, resolvers: Resolvers) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.pending.borrow_mut().insert(id, resolvers);
+        id
+    }
+
+    pub(super) fn add_task(&self, task: tokio::task::JoinHandle<()>) {
+        self.tasks.borrow_mut().push(task);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.pending.borrow().len()
+    }
+
+    /// Drops everything that refers to JavaScript values or upstream work.
+    /// Must run while the context is still alive.
+    fn release(&self) {
+        self.pending.borrow_mut().clear();
+        for task in self.tasks.borrow_mut().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Clears the call state's JavaScript references when the context scope ends,
+/// on every path (errors and unwinding included).
+struct ReleaseOnDrop<'a>(&'a CallState);
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// What a call needs, moved onto the worker thread.
+pub(super) struct Call {
+    pub(super) source: Arc<str>,
+    pub(super) args: String,
+    pub(super) env: ScriptEnv,
+    pub(super) limits: Limits,
+    pub(super) cancel: Arc<AtomicBool>,
+    pub(super) handle: Option<tokio::runtime::Handle>,
+}
+
+/// Runs one call to completion in a fresh runtime and context.
+pub(super) fn execute(call: Call) -> Result<ScriptOutput> {
+    let (tx, rx) = mpsc::channel();
+    let state = Rc::new(CallState::new(
+        call.limits,
+        call.env,
+        call.handle,
+        call.cancel,
+        tx,
+    ));
+    let (runtime, context) = new_context(&state)?;
+    let result = context.with(|ctx| {
+        let _release = ReleaseOnDrop(&state);
+        run_module(&ctx, &state, &rx, &call.source, Some(&call.args))
+    });
+    drop(context);
+    runtime.set_interrupt_handler(None);
+    drop(runtime);
+    let value = result?;
+    let logs = state.logs.take();
+    Ok(ScriptOutput { value, logs })
+}
+
+/// Compiles and evaluates `source` without calling it, under `limits`, to
+/// report syntax errors and a missing entry point. `fetch` is refused.
+pub(super) fn check(source: &str, limits: Limits) -> Result<()> {
+    let (tx, rx) = mpsc::channel();
+    let env = ScriptEnv::isolated();
+    let state = Rc::new(CallState::new(
+        limits,
+        env,
+        None,
+        Arc::new(AtomicBool::new(false)),
+        tx,
+    ));
+    let (runtime, context) = new_context(&state)?;
+    let result = context.with(|ctx| {
+        let _release = ReleaseOnDrop(&state);
+        run_module(&ctx, &state, &rx, source, None).map(drop)
+    });
+    drop(context);
+    runtime.set_interrupt_handler(None);
+    drop(runtime);
+    result
+}
+
+fn new_context(state: &Rc<CallState>) -> Result<(Runtime, Context)> {
+    let engine = |e: rquickjs::Error| Error::Engine {
+        message: e.to_string(),
+    };
+    let runtime = Runtime::new().map_err(engine)?;
+    runtime.set_memory_limit(state.limits.memory);
+    runtime.set_max_stack_size(state.limits.max_stack);
+    let handler_state = Rc::clone(state);
+    runtime.set_interrupt_handler(Some(Box::new(move || handler_state.should_interrupt())));
+    let context = Context::custom::<Intrinsics>(&runtime).map_err(engine)?;
+    Ok((runtime, context))
+}
+
+/// Locks the global down, installs host functions, evaluates the module and,
+/// when `args` is given, calls its default export and returns the result as JSON.
+fn run_module<'js>(
+    ctx: &Ctx<'js>,
+    state: &Rc<CallState>,
+    rx: &mpsc::Receiver<Completion>,
+    source: &str,
+    args: Option<&str>,
+) -> Result<serde_json::Value> {
+    state
+        .run_js(|| ctx.eval::<(), _>(LOCKDOWN))
+        .map_err(|e| Error::Engine {
+            message: format!("sandbox setup failed: {e}"),
+        })?;
+    install_console(ctx, state).map_err(|e| classify(ctx, state, e))?;
+    fetch::install(ctx, state).map_err(|e| classify(ctx, state, e))?;
+
+    let declared = Module::declare(ctx.clone(), MODULE_NAME, source)
+        .map_err(|e| compile_error(ctx, state, e))?;
+    let (module, evaluated) = state
+        .run_js(|| declared.eval())
+        .map_err(|e| classify(ctx, state, e))?;
+    settle(ctx, state, rx, evaluated)?;
+    let entry: Value<'js> = module.get("default").map_err(|e| classify(ctx, state, e))?;
+    let Some(function) = entry.as_function() else {
+        return Err(Error::MissingEntryPoint {
+            found: entry.type_name().to_owned(),
+        });
+    };
+    let Some(args) = args else {
+        return Ok(serde_json::Value::Null);
+    };
+    let args = ctx.json_parse(args).map_err(|e| classify(ctx, state, e))?;
+    let returned: Value<'js> = state
+        .run_js(|| function.call((args,)))
+        .map_err(|e| classify(ctx, state, e))?;
+    let value = match returned.as_promise() {
+        Some(promise) => settle(ctx, state, rx, promise.clone())?,
+        None => returned,
+    };
+    if let Some(error) = state.stopped() {
+        return Err(error);
+    }
+    to_json(ctx, state, value)
+}
+
+/// Drives the job queue and in-flight `fetch` calls until `promise` settles.
+fn settle<'js>(
+    ctx: &Ctx<'js>,
+    state: &CallState,
+    rx: &mpsc::Receiver<Completion>,
+    promise: Promise<'js>,
+) -> Result<Value<'js>> {
+    loop {
+        if let Some(error) = state.stopped() {
+            return Err(error);
+        }
+        match promise.state() {
+            PromiseState::Resolved | PromiseState::Rejected => {
+                let result = promise.result::<Value<'js>>();
+                return match result {
+                    Some(Ok(value)) => Ok(value),
+                    Some(Err(e)) => Err(classify(ctx, state, e)),
+                    None => Err(Error::Engine {
+                        message: "settled promise has no result".into(),
+                    }),
+                };
+            }
+            PromiseState::Pending => {}
+        }
+        if state.run_js(|| ctx.execute_pending_job()) {
+            continue;
+        }
+        if state.in_flight() == 0 {
+            return Err(state.stopped().unwrap_or(Error::NeverSettled));
+        }
+        let now = Instant::now();
+        if now >= state.wall_deadline {
+            return Err(Error::WallTimeExceeded {
+                limit: state.limits.wall_time,
+            });
+        }
+        // Wake up now and then to notice a cancelled call.
+        let wait = (state.wall_deadline - now).min(Duration::from_millis(50));
+        match rx.recv_timeout(wait) {
+            Ok(completion) => {
+                let resolvers = state.pending.borrow_mut().remove(&completion.id);
+                if let Some(resolvers) = resolvers {
+                    state.run_js(|| fetch::deliver(ctx, state, resolvers, completion.result))?;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if state.cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Engine {
+                    message: "fetch completion channel closed".into(),
+                });
+            }
+        }
+    }
+}
+
+fn to_json<'js>(ctx: &Ctx<'js>, state: &CallState, value: Value<'js>) -> Result<serde_json::Value> {
+    let limit = state.limits.max_output_bytes;
+    if value.is_undefined() {
+        return Ok(serde_json::Value::Null);
+    }
+    if let Some(text) = value.as_string() {
+        let text = text.to_string().map_err(|e| classify(ctx, state, e))?;
+        if text.len() > limit {
+            return Err(Error::OutputTooLarge { limit });
+        }
+        return Ok(serde_json::Value::String(text));
+    }
+    let json = state
+        .run_js(|| ctx.json_stringify(value))
+        .map_err(|e| classify(ctx, state, e))?
+        .ok_or_else(|| Error::InvalidOutput {
+            reason: "a function or symbol".into(),
+        })?;
+    let json = json.to_string().map_err(|e| classify(ctx, state, e))?;
+    if json.len() > limit {
+        return Err(Error::OutputTooLarge { limit });
+    }
+    serde_json::from_str(&json).map_err(|e| Error::InvalidOutput {
+        reason: e.to_string(),
+    })
+}
+
+fn install_console<'js>(ctx: &Ctx<'js>, state: &Rc<CallState>) -> rquickjs::Result<()> {
+    let console = Object::new(ctx.clone())?;
+    for level in ["log", "info", "warn", "error", "debug"] {
+        let state = Rc::clone(state);
+        let prefix = if level == "log" {
+            String::new()
+        } else {
+            format!("[{level}] ")
+        };
+        let function = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<Value<'js>>| {
+            let mut line = prefix.clone();
+            for (i, arg) in args.0.into_iter().enumerate() {
+                if i > 0 {
+                    line.push(' ');
+                }
+                line.push_str(&display(&ctx, arg));
+            }
+            state.log(line);
+        })?;
+        console.set(level, function)?;
+    }
+    ctx.globals().set("console", console)
+}
+
+/// A value as `console.log` shows it: strings as they are, the rest as JSON when possible.
+fn display<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> String {
+    if let Some(text) = value.as_string() {
+        return text.to_string().unwrap_or_default();
+    }
+    if value.is_object() && !value.is_function() && !value.is_error() {
+        if let Ok(Some(json)) = ctx.json_stringify(value.clone()) {
+            return json.to_string().unwrap_or_default();
+        }
+        let _ = ctx.catch();
+    }
+    match Coerced::<String>::from_js(ctx, value) {
+        Ok(text) => text.0,
+        Err(_) => {
+            let _ = ctx.catch();
+            "[unprintable]".to_owned()
+        }
+    }
+}
+
+/// Maps a failed engine operation to the call's error: a limit or policy stop
+/// first, then the thrown value.
+pub(super) fn classify<'js>(ctx: &Ctx<'js>, state: &CallState, error: rquickjs::Error) -> Error {
+    let thrown = match error {
+        rquickjs::Error::Exception => Some(ctx.catch()),
+        _ => None,
+    };
+    if let Some(stop) = state.stopped() {
+        return stop;
+    }
+    match (error, thrown) {
+        (rquickjs::Error::Allocation, _) => Error::MemoryExceeded {
+            limit: state.limits.memory,
+        },
+        (_, Some(value)) => classify_thrown(ctx, state, value),
+        (other, None) => Error::Engine {
+            message: other.to_string(),
+        },
+    }
+}
+
+fn classify_thrown<'js>(ctx: &Ctx<'js>, state: &CallState, value: Value<'js>) -> Error {
+    // QuickJS throws a bare `null` when it cannot even allocate the error object.
+    if value.is_null() {
+        return Error::MemoryExceeded {
+            limit: state.limits.memory,
+        };
+    }
+    let (name, message) = error_parts(ctx, &value);
+    let lower = message.to_ascii_lowercase();
+    let engine_error = name == "InternalError" || name == "RangeError";
+    // "string too long" and "invalid array length" are allocation bombs stopped
+    // by the engine's size caps before the memory limit: the same failure.
+    let too_big = lower.contains("out of memory") || lower.contains("string too long");
+    if engine_error && too_big {
+        return Error::MemoryExceeded {
+            limit: state.limits.memory,
+        };
+    }
+    if engine_error && (lower.contains("stack overflow") || lower.contains("call stack size")) {
+        return Error::StackOverflow;
+    }
+    let text = if name.is_empty() {
+        message
+    } else {
+        format!("{name}: {message}")
+    };
+    Error::Script {
+        message: truncate(text),
+    }
+}
+
+/// The `name` and `message` of a thrown value (or the value as text).
+fn error_parts<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> (String, String) {
+    if let Some(object) = value.as_object().filter(|o| o.is_error()) {
+        let get = |key: &str| match object.get::<_, Option<Coerced<String>>>(key) {
+            Ok(v) => v.map(|c| c.0).unwrap_or_default(),
+            Err(_) => {
+                let _ = ctx.catch();
+                String::new()
+            }
+        };
+        return (get("name"), get("message"));
+    }
+    (
+        String::new(),
+        format!("uncaught {}", display(ctx, value.clone())),
+    )
+}
+
+fn compile_error<'js>(ctx: &Ctx<'js>, state: &CallState, error: rquickjs::Error) -> Error {
+    let rquickjs::Error::Exception = error else {
+        return classify(ctx, state, error);
+    };
+    let thrown = ctx.catch();
+    if let Some(stop) = state.stopped() {
+        return stop;
+    }
+    let (name, message) = error_parts(ctx, &thrown);
+    if name != "SyntaxError" {
+        return classify_thrown(ctx, state, thrown);
+    }
+    let stack = thrown
+        .as_object()
+        .and_then(|o| o.get::<_, Option<Coerced<String>>>("stack").ok().flatten())
+        .map(|c| c.0)
+        .unwrap_or_default();
+    let (line, column) = location_in(&stack);
+    Error::Compile {
+        message: truncate(format!("{name}: {message}")),
+        line,
+        column,
+    }
+}
+
+/// Finds `tool.js:LINE:COLUMN` in a stack trace.
+fn location_in(stack: &str) -> (Option<u32>, Option<u32>) {
+    let Some(at) = stack.find(MODULE_NAME) else {
+        return (None, None);
+    };
+    let mut parts = stack[at + MODULE_NAME.len()..].split(':').skip(1);
+    let number = |part: Option<&str>| -> Option<u32> {
+        let digits: String = part?.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let line = number(parts.next());
+    let column = if line.is_some() {
+        number(parts.next())
+    } else {
+        None
+    };
+    (line, column)
+}
+
+pub(super) fn truncate(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_is_read_from_the_stack() {
+        assert_eq!(location_in("    at tool.js:3:14\n"), (Some(3), Some(14)));
+        assert_eq!(location_in("    at tool.js:7\n"), (Some(7), None));
+        assert_eq!(location_in("    at other.js:3:14\n"), (None, None));
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        let long = "é".repeat(MAX_MESSAGE_CHARS + 10);
+        let short = truncate(long);
+        assert_eq!(short.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert_eq!(truncate("ok".into()), "ok");
+    }
+}

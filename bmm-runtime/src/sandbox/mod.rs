@@ -1,0 +1,349 @@
+//! Sandboxed JavaScript `script` tools: QuickJS (rquickjs) on a dedicated worker pool.
+//!
+//! Every call gets a fresh QuickJS runtime and context, so each call has its
+//! own memory limit and interrupt deadline and nothing a script does survives
+//! into the next call. Calls run on the [`Sandbox`]'s own threads, never on
+//! tokio's async workers; a [`TenantGate`] caps how many calls one server may
+//! have in flight. See the crate docs for the script contract.
+
+mod engine;
+mod fetch;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use crate::egress::EgressClient;
+use crate::secret::Secrets;
+use crate::{Error, Result};
+
+/// Limits and sizing of a [`Sandbox`]. A `Config` struct with public fields;
+/// start from `SandboxConfig::default()`.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Worker threads that run scripts (default: the number of CPUs).
+    pub workers: usize,
+    /// Memory one call may allocate, in bytes (default 32 MiB).
+    pub memory_limit: usize,
+    /// Time one call may spend running JavaScript (default 2 s).
+    pub cpu_time_limit: Duration,
+    /// Time one call may take in all, waiting on `fetch` included (default 10 s).
+    pub wall_time_limit: Duration,
+    /// Engine stack for one call, in bytes (default 1 MiB); deeper recursion
+    /// fails with [`Error::StackOverflow`].
+    pub max_stack_size: usize,
+    /// Largest result, as JSON text, in bytes (default 1 MiB).
+    pub max_output_bytes: usize,
+    /// `fetch` calls one call may make (default 16).
+    pub max_fetches: usize,
+    /// `console` output kept per call, in bytes (default 16 KiB).
+    pub max_log_bytes: usize,
+    /// How long a call may wait for a free worker before [`Error::Overloaded`] (default 5 s).
+    pub queue_timeout: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            memory_limit: 32 << 20,
+            cpu_time_limit: Duration::from_secs(2),
+            wall_time_limit: Duration::from_secs(10),
+            max_stack_size: 1 << 20,
+            max_output_bytes: 1 << 20,
+            max_fetches: 16,
+            max_log_bytes: 16 << 10,
+            queue_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SandboxConfig {
+    fn validate(&self) -> Result<()> {
+        let invalid = |reason: &str| {
+            Err(Error::InvalidConfig {
+                reason: reason.to_owned(),
+            })
+        };
+        if self.workers == 0 {
+            return invalid("workers must be at least 1");
+        }
+        if self.memory_limit < (1 << 20) {
+            return invalid("memory_limit must be at least 1 MiB");
+        }
+        if self.cpu_time_limit.is_zero() || self.wall_time_limit.is_zero() {
+            return invalid("time limits must be positive");
+        }
+        if self.max_stack_size < (64 << 10) || self.max_stack_size > (64 << 20) {
+            return invalid("max_stack_size must be between 64 KiB and 64 MiB");
+        }
+        Ok(())
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            memory: self.memory_limit,
+            cpu_time: self.cpu_time_limit,
+            wall_time: self.wall_time_limit,
+            max_stack: self.max_stack_size,
+            max_output_bytes: self.max_output_bytes,
+            max_fetches: self.max_fetches,
+            max_log_bytes: self.max_log_bytes,
+        }
+    }
+}
+
+/// The per-call limits handed to the engine.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    memory: usize,
+    cpu_time: Duration,
+    wall_time: Duration,
+    max_stack: usize,
+    max_output_bytes: usize,
+    max_fetches: usize,
+    max_log_bytes: usize,
+}
+
+/// A script that compiles and default-exports a function.
+#[derive(Clone, Debug)]
+pub struct Script {
+    source: Arc<str>,
+}
+
+impl Script {
+    /// Checks `source` with [`check_script`] and keeps it.
+    pub fn new(source: impl Into<String>) -> Result<Self> {
+        let source: String = source.into();
+        check_script(&source)?;
+        Ok(Self {
+            source: Arc::from(source),
+        })
+    }
+
+    /// The JavaScript source.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// The compile-only check: parses `source` as an ES module, evaluates its top
+/// level under the default limits (with `fetch` refused), and requires a
+/// default export that is a function.
+///
+/// Syntax and early errors come back as [`Error::Compile`] with the line and
+/// column; a missing entry point as [`Error::MissingEntryPoint`]. Runs on the
+/// calling thread and takes well under a millisecond for a typical tool.
+pub fn check_script(source: &str) -> Result<()> {
+    let mut limits = SandboxConfig::default().limits();
+    limits.max_stack = 256 << 10;
+    engine::check(source, limits)
+}
+
+/// What a script tool can reach: egress through a policy, and the server's
+/// secrets by reference. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct ScriptEnv {
+    pub(crate) egress: Option<EgressClient>,
+    pub(crate) secrets: Secrets,
+}
+
+impl ScriptEnv {
+    /// Egress through `egress`; `{secret: "NAME"}` references filled from `secrets`.
+    pub fn new(egress: EgressClient, secrets: Secrets) -> Self {
+        Self {
+            egress: Some(egress),
+            secrets,
+        }
+    }
+
+    /// No egress and no secrets: every `fetch` is refused.
+    pub fn isolated() -> Self {
+        Self::default()
+    }
+}
+
+/// A script call's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptOutput {
+    /// What the default export returned (or resolved to), as JSON. A string
+    /// stays a JSON string; `undefined` becomes `null`.
+    pub value: serde_json::Value,
+    /// Lines the script wrote with `console.log` and friends, bounded.
+    pub logs: Vec<String>,
+}
+
+/// A cap on the script calls one tenant (one served spec) may have in flight.
+/// Cheap to clone; clones share the cap.
+#[derive(Clone, Debug)]
+pub struct TenantGate {
+    permits: Arc<Semaphore>,
+}
+
+impl TenantGate {
+    /// A gate letting `max_concurrent` calls through at once (at least 1).
+    pub fn new(max_concurrent: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+}
+
+/// A pool of worker threads that run script calls.
+///
+/// Create it inside a tokio runtime: `fetch` requests run on that runtime.
+/// Dropping the last clone stops the workers once their current call ends.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    inner: Arc<Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    config: SandboxConfig,
+    jobs: mpsc::SyncSender<Job>,
+    permits: Arc<Semaphore>,
+    handle: tokio::runtime::Handle,
+}
+
+struct Job {
+    call: engine::Call,
+    reply: oneshot::Sender<Result<ScriptOutput>>,
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+}
+
+impl Sandbox {
+    /// Starts the worker threads. Must be called within a tokio runtime.
+    pub fn new(config: SandboxConfig) -> Result<Self> {
+        config.validate()?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::InvalidConfig {
+            reason: "a Sandbox must be created inside a tokio runtime".into(),
+        })?;
+        let (jobs, receiver) = mpsc::sync_channel::<Job>(config.workers);
+        let receiver = Arc::new(Mutex::new(receiver));
+        // Rust frames around the engine need room beyond the engine's own stack limit.
+        let stack = config.max_stack_size + (2 << 20);
+        for index in 0..config.workers {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("bmm-script-{index}"))
+                .stack_size(stack)
+                .spawn(move || worker(&receiver))
+                .map_err(|e| Error::InvalidConfig {
+                    reason: format!("cannot start a worker: {e}"),
+                })?;
+        }
+        let permits = Arc::new(Semaphore::new(config.workers));
+        Ok(Self {
+            inner: Arc::new(Pool {
+                config,
+                jobs,
+                permits,
+                handle,
+            }),
+        })
+    }
+
+    /// The configuration the pool was started with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    /// Calls `script`'s default export with `args` (already validated against
+    /// the tool's input schema) under the pool's limits.
+    ///
+    /// Waits for a slot in `tenant` and a free worker (up to
+    /// [`SandboxConfig::queue_timeout`]). Dropping the returned future cancels
+    /// the call: the worker stops it at its next interrupt check.
+    pub async fn call(
+        &self,
+        tenant: &TenantGate,
+        script: &Script,
+        args: &serde_json::Value,
+        env: &ScriptEnv,
+    ) -> Result<ScriptOutput> {
+        let pool = &self.inner;
+        let args = serde_json::to_string(args).map_err(|e| Error::InvalidConfig {
+            reason: format!("arguments: {e}"),
+        })?;
+        let queue = pool.config.queue_timeout;
+        let tenant_permit =
+            tokio::time::timeout(queue, Arc::clone(&tenant.permits).acquire_owned())
+                .await
+                .map_err(|_| Error::Overloaded)?
+                .map_err(|_| Error::Overloaded)?;
+        let worker_permit = tokio::time::timeout(queue, Arc::clone(&pool.permits).acquire_owned())
+            .await
+            .map_err(|_| Error::Overloaded)?
+            .map_err(|_| Error::Overloaded)?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            call: engine::Call {
+                source: Arc::clone(&script.source),
+                args,
+                env: env.clone(),
+                limits: pool.config.limits(),
+                cancel,
+                handle: Some(pool.handle.clone()),
+            },
+            reply,
+            _permits: (tenant_permit, worker_permit),
+        };
+        pool.jobs.try_send(job).map_err(|_| Error::Overloaded)?;
+        // The worker enforces the limits itself; this outer bound catches a
+        // worker stuck where no interrupt check runs.
+        let outer = pool.config.wall_time_limit + Duration::from_secs(1);
+        match tokio::time::timeout(outer, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::Engine {
+                message: "script worker stopped".into(),
+            }),
+            Err(_) => Err(Error::WallTimeExceeded {
+                limit: pool.config.wall_time_limit,
+            }),
+        }
+    }
+}
+
+/// Tells the worker to stop the call when the caller goes away or times out.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn worker(receiver: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let job = match receiver.lock() {
+            Ok(guard) => guard.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        let Job {
+            call,
+            reply,
+            _permits,
+        } = job;
+        if call.cancel.load(Ordering::Relaxed) {
+            continue;
+        }
+        // A panic in the engine bindings must not take the worker down with it.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine::execute(call)))
+            .unwrap_or_else(|_| {
+                Err(Error::Engine {
+                    message: "script engine panicked".into(),
+                })
+            });
+        let _ = reply.send(result);
+        drop(_permits);
+    }
+}
