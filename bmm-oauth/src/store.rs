@@ -230,6 +230,9 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired(&self, now: i64) -> Result<()>;
 }
 
+/// How long [`MemoryStore`] remembers a code after it expired.
+const CODE_REPLAY_MEMORY_SECS: i64 = 24 * 3600;
+
 #[derive(Debug, Default)]
 struct Inner {
     resources: HashMap<ResourceUri, ResourceRecord>,
@@ -379,8 +382,11 @@ impl Store for MemoryStore {
     async fn purge_expired(&self, now: i64) -> Result<()> {
         let mut inner = self.lock();
         inner.pending.retain(|_, p| p.expires_at > now);
-        // Used codes are kept until expiry so that a replay is recognised as one.
-        inner.codes.retain(|_, c| c.expires_at > now);
+        // Codes are remembered for a day past expiry so that a late replay is
+        // still recognised as one and revokes what the code issued.
+        inner
+            .codes
+            .retain(|_, c| c.expires_at.saturating_add(CODE_REPLAY_MEMORY_SECS) > now);
         inner.refresh.retain(|_, r| r.expires_at > now);
         Ok(())
     }
