@@ -181,13 +181,17 @@ fn pem(label: &str, der: &[u8]) -> String {
 #[derive(Debug)]
 struct Ring {
     current: Arc<SigningKey>,
+    /// The next key, published ahead of use so that resource servers already
+    /// hold it when tokens signed with it arrive.
+    staged: Option<Arc<SigningKey>>,
     /// Keys no longer used to sign, still published until the instant stored with them.
     retired: Vec<(Arc<SigningKey>, i64)>,
 }
 
-/// The authorization server's keys: one current signing key and, after a
-/// rotation, the previous ones, still published in the JWKS for an overlap
-/// window so that tokens they signed keep verifying until they expire.
+/// The authorization server's keys: one current signing key, optionally a
+/// staged next key published ahead of use, and, after a rotation, the
+/// previous ones, still published in the JWKS for an overlap window so that
+/// tokens they signed keep verifying until they expire.
 pub struct KeyRing {
     ring: RwLock<Arc<Ring>>,
     clock: Arc<dyn Clock>,
@@ -216,6 +220,7 @@ impl KeyRing {
     pub fn with_clock(key: SigningKey, clock: Arc<dyn Clock>) -> Self {
         let ring = Ring {
             current: Arc::new(key),
+            staged: None,
             retired: Vec::new(),
         };
         Self {
@@ -231,20 +236,53 @@ impl KeyRing {
         }
     }
 
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Arc<Ring>> {
+        match self.ring.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
     /// The key new tokens are signed with.
     pub fn current(&self) -> Arc<SigningKey> {
         Arc::clone(&self.snapshot().current)
     }
 
-    /// Make `next` the signing key. The previous one stays in the JWKS for
-    /// `overlap_secs` (use at least the access-token lifetime plus the
-    /// resource servers' JWKS cache age).
+    /// Make `next` the signing key at once. The previous one stays in the JWKS
+    /// for `overlap_secs` (use at least the access-token lifetime plus the
+    /// resource servers' JWKS cache age). Resource servers learn the new key on
+    /// the first token naming it, subject to their refetch rate limit; to avoid
+    /// even that delay, [`KeyRing::stage`] the key first.
     pub fn rotate(&self, next: SigningKey, overlap_secs: i64) {
+        self.replace_current(Arc::new(next), overlap_secs);
+    }
+
+    /// Publish `next` in the JWKS without signing with it yet; a later
+    /// [`KeyRing::promote_staged`] makes it current. Staging again replaces it.
+    pub fn stage(&self, next: SigningKey) {
+        let mut guard = self.write();
+        *guard = Arc::new(Ring {
+            current: Arc::clone(&guard.current),
+            staged: Some(Arc::new(next)),
+            retired: guard.retired.clone(),
+        });
+    }
+
+    /// Make the staged key current, keeping the previous one published for
+    /// `overlap_secs`. Returns `false` (and changes nothing) when none is staged.
+    pub fn promote_staged(&self, overlap_secs: i64) -> bool {
+        match self.snapshot().staged.clone() {
+            Some(next) => {
+                self.replace_current(next, overlap_secs);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn replace_current(&self, next: Arc<SigningKey>, overlap_secs: i64) {
         let now = self.clock.now();
-        let mut guard = match self.ring.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut guard = self.write();
         let mut retired: Vec<_> = guard
             .retired
             .iter()
@@ -252,17 +290,21 @@ impl KeyRing {
             .cloned()
             .collect();
         retired.push((Arc::clone(&guard.current), now.saturating_add(overlap_secs)));
+        let staged = guard.staged.clone().filter(|s| s.kid() != next.kid());
         *guard = Arc::new(Ring {
-            current: Arc::new(next),
+            current: next,
+            staged,
             retired,
         });
     }
 
-    /// The public JWKS: the current key first, then retired keys still inside their overlap.
+    /// The public JWKS: the current key first, then the staged one, then
+    /// retired keys still inside their overlap.
     pub fn jwks(&self) -> JwkSet {
         let now = self.clock.now();
         let ring = self.snapshot();
         let mut keys = vec![ring.current.public_jwk().clone()];
+        keys.extend(ring.staged.iter().map(|k| k.public_jwk().clone()));
         keys.extend(
             ring.retired
                 .iter()
@@ -308,6 +350,26 @@ mod tests {
         assert!(kids.contains(&first_kid));
         clock.advance(61);
         assert_eq!(ring.jwks().keys.len(), 1);
+    }
+
+    #[test]
+    fn staged_keys_are_published_before_they_sign() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let key = SigningKey::generate(SigningAlgorithm::EdDsa).unwrap();
+        let ring = KeyRing::with_clock(key, clock);
+        let first = ring.current().kid().to_owned();
+        assert!(!ring.promote_staged(60));
+        let next = SigningKey::generate(SigningAlgorithm::EdDsa).unwrap();
+        let next_kid = next.kid().to_owned();
+        ring.stage(next);
+        assert_eq!(ring.current().kid(), first);
+        assert_eq!(ring.jwks().keys.len(), 2);
+        assert!(ring.jwks().find(&next_kid).is_some());
+        assert!(ring.promote_staged(60));
+        assert_eq!(ring.current().kid(), next_kid);
+        // The new current key and the retired first one; nothing staged any more.
+        assert_eq!(ring.jwks().keys.len(), 2);
+        assert!(ring.jwks().find(&first).is_some());
     }
 
     #[test]

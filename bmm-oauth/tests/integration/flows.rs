@@ -514,3 +514,48 @@ async fn canonical_resource_in_requests_matches_the_registered_one() {
         RES_A
     );
 }
+
+#[tokio::test]
+async fn audience_arrays_naming_this_resource_are_accepted() {
+    let fx = Fixture::new();
+    let now = fx.clock.now();
+    let claims = json!({
+        "iss": ISSUER, "sub": "carol", "aud": [RES_B, RES_A], "client_id": "c",
+        "scope": "notes:read", "exp": now + 60, "iat": now, "jti": "j",
+    });
+    let t = bmm_oauth::token::sign_jwt(&fx.keys.current(), Some("at+jwt"), &claims).unwrap();
+    let reply = fx.call("/mcp/a", Some(&format!("Bearer {t}"))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.www_authenticate());
+    // Without `client_id` (required by RFC 9068) the same token is refused.
+    let mut partial = claims.clone();
+    partial.as_object_mut().unwrap().remove("client_id");
+    let t = bmm_oauth::token::sign_jwt(&fx.keys.current(), Some("at+jwt"), &partial).unwrap();
+    let reply = fx.call("/mcp/a", Some(&format!("Bearer {t}"))).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(reply.www_authenticate().contains("required claim"));
+}
+
+#[tokio::test]
+async fn staged_keys_verify_without_waiting_for_a_refetch() {
+    let fx = Fixture::new();
+    // A resource server whose cache may not refetch for an hour.
+    let cache = Arc::new(JwksCache::with_limits(
+        fx.keys.clone() as Arc<dyn JwksSource>,
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+    ));
+    let rs = ResourceServer::new(
+        ResourceServerConfig::new(resource_a(), ISSUER),
+        cache.clone(),
+    );
+    fx.keys
+        .stage(SigningKey::generate(SigningAlgorithm::Es256).unwrap());
+    let (_, before, _) = fx.tokens().await;
+    assert!(rs.verify(&before).await.is_ok());
+    assert!(fx.keys.promote_staged(3600));
+    let (_, after, _) = fx.tokens().await;
+    assert_ne!(jwt_part(&before, 0)["kid"], jwt_part(&after, 0)["kid"]);
+    assert!(rs.verify(&after).await.is_ok());
+    assert!(rs.verify(&before).await.is_ok());
+    assert_eq!(cache.fetch_count(), 1);
+}

@@ -940,6 +940,33 @@ fn cases() -> Vec<Case> {
             }
         ),
         case!(
+            "two Authorization headers",
+            BAD,
+            Some("invalid_request"),
+            |fx| {
+                let (_, at, _) = fx.tokens().await;
+                let req = Request::post("/mcp/a")
+                    .header(header::AUTHORIZATION, format!("Bearer {at}"))
+                    .header(header::AUTHORIZATION, format!("Bearer {at}"))
+                    .body(Body::empty())
+                    .unwrap();
+                fx.send(req).await
+            }
+        ),
+        case!(
+            "token in the query string beside a valid header",
+            BAD,
+            Some("invalid_request"),
+            |fx| {
+                let (_, at, _) = fx.tokens().await;
+                fx.call(
+                    &format!("/mcp/a?access_token={at}"),
+                    Some(&format!("Bearer {at}")),
+                )
+                .await
+            }
+        ),
+        case!(
             "malformed bearer token",
             BAD,
             Some("invalid_request"),
