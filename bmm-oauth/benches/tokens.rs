@@ -49,10 +49,15 @@ struct Setup {
 }
 
 fn setup(rt: &tokio::runtime::Runtime, alg: SigningAlgorithm) -> Setup {
+    setup_with_cache(rt, alg, 10_000)
+}
+
+fn setup_with_cache(rt: &tokio::runtime::Runtime, alg: SigningAlgorithm, cache: usize) -> Setup {
     let keys = Arc::new(KeyRing::generate(alg).unwrap());
     let jwks = Arc::new(JwksCache::new(keys.clone()));
     let mut config = ResourceServerConfig::new(ResourceUri::parse(RESOURCE).unwrap(), ISSUER);
     config.required_scopes = vec!["notes:read".into()];
+    config.verified_token_cache = cache;
     let rs = ResourceServer::new(config, jwks);
     let token = sign_access_token(&keys.current(), &claims()).unwrap();
     // Warm the JWKS cache.
@@ -65,14 +70,26 @@ fn verification(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    // Every check on every call: parse, key lookup (warm JWKS), signature, claims.
     let mut group = c.benchmark_group("verify");
     group.throughput(Throughput::Elements(1));
     for alg in SigningAlgorithm::ALL {
         let s = setup(&rt, alg);
         group.bench_function(alg.as_str(), |b| {
-            b.iter(|| rt.block_on(s.rs.verify(black_box(&s.token))).unwrap())
+            b.iter(|| {
+                rt.block_on(s.rs.verify_uncached(black_box(&s.token)))
+                    .unwrap()
+            })
         });
     }
+    group.finish();
+    // The same token again, as every message of an MCP session sends it.
+    let mut group = c.benchmark_group("verify_repeat_token");
+    group.throughput(Throughput::Elements(1));
+    let s = setup(&rt, SigningAlgorithm::Rs256);
+    group.bench_function("RS256", |b| {
+        b.iter(|| rt.block_on(s.rs.verify(black_box(&s.token))).unwrap())
+    });
     group.finish();
 }
 
@@ -105,6 +122,8 @@ fn layer_latency(c: &mut Criterion) {
     }
     let open = Router::new().route("/mcp/notes", post(tool));
     let guarded = Router::new().route("/mcp/notes", post(tool).layer(s.rs.layer()));
+    let uncached = setup_with_cache(&rt, SigningAlgorithm::Rs256, 0);
+    let guarded_uncached = Router::new().route("/mcp/notes", post(tool).layer(uncached.rs.layer()));
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_notes","arguments":{}}}"#;
     let request = |auth: bool| {
         let mut r = Request::post("/mcp/notes").header(header::CONTENT_TYPE, "application/json");
@@ -124,6 +143,21 @@ fn layer_latency(c: &mut Criterion) {
     group.bench_function("with_auth_rs256", |b| {
         b.iter(|| {
             let response = rt.block_on(guarded.clone().oneshot(request(true))).unwrap();
+            assert!(response.status().is_success());
+        })
+    });
+    let request_uncached = || {
+        Request::post("/mcp/notes")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {}", uncached.token))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    group.bench_function("with_auth_rs256_no_cache", |b| {
+        b.iter(|| {
+            let response = rt
+                .block_on(guarded_uncached.clone().oneshot(request_uncached()))
+                .unwrap();
             assert!(response.status().is_success());
         })
     });

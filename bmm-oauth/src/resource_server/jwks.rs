@@ -140,6 +140,8 @@ pub struct JwksCache {
     min_refetch_interval: Duration,
     max_age: Duration,
     fetches: AtomicU64,
+    /// Bumped whenever a fetch changes the set of key ids.
+    generation: AtomicU64,
 }
 
 impl fmt::Debug for JwksCache {
@@ -172,12 +174,18 @@ impl JwksCache {
             min_refetch_interval,
             max_age,
             fetches: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// A cache fetching `jwks_uri` over HTTP.
     pub fn http(jwks_uri: impl Into<String>) -> Result<Self> {
         Ok(Self::new(Arc::new(HttpJwks::new(jwks_uri)?)))
+    }
+
+    /// A counter that changes whenever a fetch changed the set of key ids.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// How many times the source was asked for the key set.
@@ -224,6 +232,11 @@ impl JwksCache {
                     keys: load(&set),
                     fetched_at: Some(Instant::now()),
                 });
+                let changed = next.keys.len() != snap.keys.len()
+                    || next.keys.keys().any(|k| !snap.keys.contains_key(k));
+                if changed {
+                    self.generation.fetch_add(1, Ordering::AcqRel);
+                }
                 let key = next.keys.get(kid).cloned();
                 match self.snapshot.write() {
                     Ok(mut guard) => *guard = next,

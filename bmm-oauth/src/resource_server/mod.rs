@@ -1,6 +1,7 @@
 //! The resource-server side: token verification, `Principal`, challenges and
 //! RFC 9728 protected resource metadata.
 
+mod cache;
 mod jwks;
 mod jws;
 mod layer;
@@ -38,6 +39,10 @@ pub struct ResourceServerConfig {
     pub leeway: Duration,
     /// A human-readable name for the metadata.
     pub resource_name: Option<String>,
+    /// How many verified tokens to remember (default 10,000; 0 disables). A
+    /// token seen again is accepted without a second signature check while it
+    /// has not expired and the key set has not changed.
+    pub verified_token_cache: usize,
 }
 
 impl ResourceServerConfig {
@@ -51,6 +56,7 @@ impl ResourceServerConfig {
             algorithms: SigningAlgorithm::ALL.to_vec(),
             leeway: Duration::from_secs(30),
             resource_name: None,
+            verified_token_cache: 10_000,
         }
     }
 }
@@ -123,6 +129,7 @@ pub(crate) struct Shared {
     pub(crate) config: ResourceServerConfig,
     pub(crate) jwks: Arc<JwksCache>,
     clock: Arc<dyn Clock>,
+    verified: cache::VerifiedTokens,
 }
 
 /// The resource-server side for one protected resource.
@@ -155,6 +162,7 @@ impl ResourceServer {
         config.scopes_supported.retain(|s| s != "offline_access");
         Self {
             shared: Arc::new(Shared {
+                verified: cache::VerifiedTokens::new(config.verified_token_cache),
                 config,
                 jwks,
                 clock,
@@ -184,7 +192,26 @@ impl ResourceServer {
     /// `alg` is one of the accepted asymmetric algorithms and equals the
     /// algorithm of the JWKS key named by `kid`, whose signature verifies, and
     /// whose `iss`, `aud`, `exp` and `nbf` fit (RFC 9068 §4).
+    ///
+    /// A token verified before is answered from a bounded cache until it
+    /// expires; the cache is emptied whenever the key set changes.
     pub async fn verify(&self, token: &str) -> Result<Principal, BearerError> {
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let leeway = i64::try_from(shared.config.leeway.as_secs()).unwrap_or(i64::MAX);
+        shared.verified.sync_generation(shared.jwks.generation());
+        let key = cache::VerifiedTokens::key(token);
+        if let Some(principal) = shared.verified.get(&key, now, leeway) {
+            return Ok(principal);
+        }
+        let principal = self.verify_uncached(token).await?;
+        shared.verified.sync_generation(shared.jwks.generation());
+        shared.verified.insert(key, principal.clone(), now);
+        Ok(principal)
+    }
+
+    /// [`ResourceServer::verify`] without the cache: every check, every time.
+    pub async fn verify_uncached(&self, token: &str) -> Result<Principal, BearerError> {
         let invalid = |d: &str| BearerError::InvalidToken(d.to_owned());
         let config = &self.shared.config;
         if token.len() > MAX_TOKEN_BYTES {

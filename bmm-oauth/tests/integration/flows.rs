@@ -559,3 +559,23 @@ async fn staged_keys_verify_without_waiting_for_a_refetch() {
     assert!(rs.verify(&before).await.is_ok());
     assert_eq!(cache.fetch_count(), 1);
 }
+
+#[tokio::test]
+async fn cached_verifications_still_expire() {
+    let fx = Fixture::new();
+    let clock = Arc::new(bmm_oauth::clock::ManualClock::new(fx.clock.now()));
+    let rs = ResourceServer::with_clock(
+        ResourceServerConfig::new(resource_a(), ISSUER),
+        Arc::new(JwksCache::new(fx.keys.clone())),
+        clock.clone(),
+    );
+    let (_, at, _) = fx.tokens().await;
+    assert!(rs.verify(&at).await.is_ok());
+    assert!(rs.verify(&at).await.is_ok());
+    // Past exp (600 s) plus the 30 s leeway.
+    clock.advance(631);
+    assert_eq!(
+        rs.verify(&at).await,
+        Err(bmm_oauth::BearerError::InvalidToken("token expired".into()))
+    );
+}
