@@ -184,7 +184,14 @@ impl AuthorizationServer {
             }
         }
         let base = url.path().trim_end_matches('/').to_owned();
-        let origin = issuer[..issuer.len() - base.len()].to_owned();
+        let origin = url.origin().ascii_serialization();
+        // Clients compare the issuer byte for byte with the URL they derived it
+        // from, so it must already be in the form the URL parser produces.
+        if format!("{origin}{base}") != issuer {
+            return Err(Error::Config(format!(
+                "issuer `{issuer}` is not normalised (expected `{origin}{base}`)"
+            )));
+        }
         let paths = Paths {
             authorize: format!("{base}/authorize"),
             decision: format!("{base}/authorize/decision"),
@@ -437,5 +444,69 @@ impl Form {
     pub(crate) fn require(&self, key: &str) -> Result<&str, OAuthError> {
         self.get(key)
             .ok_or_else(|| OAuthError::invalid_request(format!("parameter `{key}` is required")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SigningAlgorithm;
+    use crate::server::StaticUser;
+    use crate::store::MemoryStore;
+
+    fn build(issuer: &str) -> Result<AuthorizationServer> {
+        AuthorizationServer::new(
+            AuthorizationServerConfig::new(issuer),
+            Arc::new(MemoryStore::new()),
+            Arc::new(StaticUser::new("u")),
+            Arc::new(KeyRing::generate(SigningAlgorithm::EdDsa)?),
+        )
+    }
+
+    #[test]
+    fn issuers_must_be_normalised_urls() {
+        assert_eq!(
+            build("https://auth.example.com/").unwrap().issuer(),
+            "https://auth.example.com"
+        );
+        assert_eq!(
+            build("http://127.0.0.1:9000/t").unwrap().issuer(),
+            "http://127.0.0.1:9000/t"
+        );
+        for bad in [
+            "https://Auth.example.com",
+            "https://auth.example.com:443",
+            "https://auth.example.com/ä",
+            "https://auth.example.com/a/./b",
+            "https://auth.example.com?x=1",
+            "https://auth.example.com#f",
+            "http://auth.example.com",
+            "ftp://auth.example.com",
+            "not a url",
+        ] {
+            assert!(build(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forms_refuse_repeated_parameters_and_drop_empty_ones() {
+        assert!(Form::parse(b"a=1&a=2").is_err());
+        let form = Form::parse(b"a=1&b=&c=%20x").unwrap();
+        assert_eq!(form.get("a"), Some("1"));
+        assert_eq!(form.get("b"), None);
+        assert_eq!(form.get("c"), Some(" x"));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let mut headers = HeaderMap::new();
+        let value = format!("Basic {}", STANDARD.encode("my%20id:s%3Acret"));
+        headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+        assert_eq!(
+            basic_credentials(&headers).unwrap(),
+            Some(("my id".to_owned(), "s:cret".to_owned()))
+        );
+        headers.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+        assert!(basic_credentials(&headers).is_err());
     }
 }
