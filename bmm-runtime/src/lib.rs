@@ -47,7 +47,7 @@
 //!
 //! It has no filesystem, process, environment, timers (`setTimeout` and
 //! friends), sockets, module imports, `eval` or `Function` constructor (those
-//! throw `EvalError`), nor `performance`. Every call starts from a fresh
+//! throw a `TypeError`), nor `performance`. Every call starts from a fresh
 //! engine: nothing a call changes (globals, prototypes) is seen by another.
 //!
 //! ## `fetch(url, options?)`
@@ -90,6 +90,11 @@
 //! ([`Error::OutputTooLarge`]). A promise that can no longer settle (nothing
 //! pending that could resolve it) fails at once with [`Error::NeverSettled`].
 //! An exceeded limit ends that call only.
+//!
+//! QuickJS reports running out of memory either as an `InternalError` or, when
+//! it cannot even allocate that, as a bare `null` exception; both become
+//! [`Error::MemoryExceeded`] (so a script that itself throws `null` is reported
+//! the same way).
 //!
 //! # Example
 //!

@@ -28,7 +28,9 @@ pub struct SandboxConfig {
     pub workers: usize,
     /// Memory one call may allocate, in bytes (default 32 MiB).
     pub memory_limit: usize,
-    /// Time one call may spend running JavaScript (default 2 s).
+    /// Time one call may spend running JavaScript (default 2 s), measured as
+    /// wall-clock time while the engine runs; waits on `fetch` do not count.
+    /// Enforced by the engine's interrupt handler, so a tight loop stops too.
     pub cpu_time_limit: Duration,
     /// Time one call may take in all, waiting on `fetch` included (default 10 s).
     pub wall_time_limit: Duration,
