@@ -118,6 +118,33 @@ secret_type!(
     RefreshToken
 );
 
+/// 256 bits of key material for deriving rotated refresh tokens; shared by
+/// every instance of one authorization server.
+#[derive(Clone)]
+pub struct RotationSecret([u8; 32]);
+
+impl RotationSecret {
+    /// Wrap key material (e.g. decoded from configuration).
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Fresh random key material.
+    pub fn generate() -> Result<Self> {
+        random_bytes::<32>().map(Self)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RotationSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RotationSecret([redacted])")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::keys::KeyRing;
 use crate::resource::is_loopback_host;
-use crate::secret::{ClientSecret, random_bytes};
+use crate::secret::{ClientSecret, RotationSecret, random_bytes};
 use crate::store::{ClientAuthMethod, ClientRecord, Store};
 use clients::MetadataDocuments;
 use error::OAuthError;
@@ -64,8 +64,12 @@ pub struct AuthorizationServerConfig {
     pub metadata_documents: MetadataDocumentPolicy,
     /// Largest request body accepted by the endpoints (default 16 KiB).
     pub max_body_bytes: usize,
-    /// Scopes advertised in the metadata (optional, never `offline_access`-only).
+    /// Scopes advertised in the metadata (optional).
     pub scopes_supported: Vec<String>,
+    /// Secret from which a rotated refresh token is derived from its
+    /// predecessor (so concurrent refreshes get the same answer). Instances
+    /// sharing one store must share it; `None` picks a random one per process.
+    pub rotation_secret: Option<RotationSecret>,
 }
 
 impl AuthorizationServerConfig {
@@ -84,6 +88,7 @@ impl AuthorizationServerConfig {
             metadata_documents: MetadataDocumentPolicy::default(),
             max_body_bytes: 16 * 1024,
             scopes_supported: Vec::new(),
+            rotation_secret: None,
         }
     }
 }
@@ -204,7 +209,10 @@ impl AuthorizationServer {
         let documents = MetadataDocuments::new(config.metadata_documents.clone());
         Ok(Self {
             inner: Arc::new(Inner {
-                rotation_key: random_bytes::<32>()?,
+                rotation_key: match &config.rotation_secret {
+                    Some(secret) => *secret.bytes(),
+                    None => random_bytes::<32>()?,
+                },
                 config,
                 issuer,
                 origin,

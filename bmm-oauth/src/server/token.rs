@@ -249,23 +249,30 @@ async fn refresh_token(
     }
 
     let rotated_at = record.rotated_at.unwrap_or(now);
-    let successor_live = match record.successor {
-        Some(h) if h == successor.hash() => inner
-            .store
-            .refresh(&h)
-            .await?
-            .is_some_and(|s| s.rotated_at.is_none() && !s.revoked),
-        _ => false,
-    };
-    if !record.revoked && successor_live && now - rotated_at <= inner.config.refresh_grace_secs {
-        return respond(
-            inner,
-            client,
-            &record.subject,
-            &record.resource,
-            &scopes,
-            Some(successor),
-        );
+    let within_grace = now.saturating_sub(rotated_at) <= inner.config.refresh_grace_secs;
+    if !record.revoked && within_grace {
+        match record.successor {
+            Some(h) if h == successor.hash() => {
+                let live = inner
+                    .store
+                    .refresh(&h)
+                    .await?
+                    .is_some_and(|s| s.rotated_at.is_none() && !s.revoked);
+                if live {
+                    return respond(
+                        inner,
+                        client,
+                        &record.subject,
+                        &record.resource,
+                        &scopes,
+                        Some(successor),
+                    );
+                }
+            }
+            // Rotated by an instance with another rotation secret: refuse, but
+            // this is no evidence of theft.
+            _ => return Err(OAuthError::invalid_grant("refresh token already rotated")),
+        }
     }
     inner.store.revoke_family(&record.family).await?;
     tracing::warn!(client_id = %record.client_id, "refresh token reuse; family revoked");

@@ -579,3 +579,78 @@ async fn cached_verifications_still_expire() {
         Err(bmm_oauth::BearerError::InvalidToken("token expired".into()))
     );
 }
+
+#[tokio::test]
+async fn instances_sharing_a_rotation_secret_answer_concurrent_refreshes_alike() {
+    let secret = bmm_oauth::secret::RotationSecret::generate().unwrap();
+    let s1 = secret.clone();
+    let first = Fixture::with(Options {
+        config: Box::new(move |c| c.rotation_secret = Some(s1)),
+        ..Options::default()
+    });
+    // A second instance over the same store, keys and clock.
+    let mut config = bmm_oauth::AuthorizationServerConfig::new(ISSUER);
+    config.rotation_secret = Some(secret);
+    let second = bmm_oauth::AuthorizationServer::with_clock(
+        config,
+        first.store.clone(),
+        Arc::new(StaticUser::auto_approving("alice")),
+        first.keys.clone(),
+        first.clock.clone(),
+    )
+    .unwrap();
+    let (client, _, rt) = first.tokens().await;
+    let a = first.refresh(&client, &rt).await.json();
+    let req = axum::http::Request::post("/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client),
+            ("refresh_token", &rt),
+        ])))
+        .unwrap();
+    let b = tower::ServiceExt::oneshot(second.router(), req)
+        .await
+        .unwrap();
+    assert_eq!(b.status(), StatusCode::OK);
+    let b: Value = serde_json::from_slice(
+        &http_body_util::BodyExt::collect(b.into_body())
+            .await
+            .unwrap()
+            .to_bytes(),
+    )
+    .unwrap();
+    assert_eq!(a["refresh_token"], b["refresh_token"]);
+}
+
+#[tokio::test]
+async fn a_foreign_rotation_secret_refuses_without_revoking() {
+    let first = Fixture::new();
+    let second = bmm_oauth::AuthorizationServer::with_clock(
+        bmm_oauth::AuthorizationServerConfig::new(ISSUER),
+        first.store.clone(),
+        Arc::new(StaticUser::auto_approving("alice")),
+        first.keys.clone(),
+        first.clock.clone(),
+    )
+    .unwrap();
+    let (client, _, rt) = first.tokens().await;
+    let next = first.refresh(&client, &rt).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let req = axum::http::Request::post("/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client),
+            ("refresh_token", &rt),
+        ])))
+        .unwrap();
+    let b = tower::ServiceExt::oneshot(second.router(), req)
+        .await
+        .unwrap();
+    assert_eq!(b.status(), StatusCode::BAD_REQUEST);
+    // The grant survives: the successor still refreshes.
+    assert_eq!(first.refresh(&client, &next).await.status, StatusCode::OK);
+}
