@@ -21,8 +21,42 @@
 //!
 //! # Feature flags
 //!
-//! None. Cryptography is aws-lc-rs through jsonwebtoken; the client ID metadata
-//! fetcher and [`HttpJwks`] use reqwest with rustls.
+//! None. Cryptography is aws-lc-rs (signing through jsonwebtoken, verification
+//! with pre-parsed public keys); the client ID metadata fetcher and
+//! [`HttpJwks`] use reqwest with rustls.
+//!
+//! # Behaviour worth knowing
+//!
+//! - **Codes** are single use and live 60 s; a replayed code revokes the
+//!   refresh-token family its first exchange started.
+//! - **Refresh tokens** rotate on every use. Reusing a rotated token revokes the
+//!   family, except within `refresh_grace_secs` (10 s) of the rotation, when the
+//!   same successor is answered again: the successor is derived from its
+//!   predecessor with an HMAC under [`secret::RotationSecret`], so the store
+//!   never holds a token in the clear. Instances sharing a store must share
+//!   the secret.
+//! - **Access tokens** are self-contained RFC 9068 JWTs (10 minutes by
+//!   default). Revoking one is accepted but has no effect before it expires;
+//!   revoking its refresh token ends the grant.
+//! - **Keys**: [`KeyRing::rotate`] switches at once and keeps the old key
+//!   published for an overlap window; [`KeyRing::stage`] then
+//!   [`KeyRing::promote_staged`] publishes the next key first, so resource
+//!   servers hold it before the first token signed with it arrives (their
+//!   refetch on an unknown `kid` is rate-limited).
+//! - **Verification** on the resource server accepts RS256, ES256 and EdDSA
+//!   only, takes the algorithm from the JWKS key (never from the token alone),
+//!   and ignores symmetric keys in the JWKS. A bounded cache remembers verified
+//!   tokens (by SHA-256) until they expire, emptied when the key set changes.
+//! - **Client ID metadata documents** are fetched without redirects or proxies,
+//!   from a pinned address that must be public (loopback only with
+//!   [`server::MetadataDocumentPolicy::allow_loopback`]), within a time and a
+//!   size limit, and cached.
+//! - **The [`Store`]** must make `consume_code` and `rotate_refresh` atomic;
+//!   [`MemoryStore`] does so under one mutex.
+//!
+//! `examples/oauth-standalone` serves the authorization server alone on
+//! loopback; its `conformance.sh` runs the MCP conformance suite's
+//! authorization scenarios against it.
 //!
 //! # Embedding
 //!
