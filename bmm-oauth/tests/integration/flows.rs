@@ -654,3 +654,46 @@ async fn a_foreign_rotation_secret_refuses_without_revoking() {
     // The grant survives: the successor still refreshes.
     assert_eq!(first.refresh(&client, &next).await.status, StatusCode::OK);
 }
+
+/// A host serving many MCP servers under `/mcp/{slug}`.
+struct Tenants;
+
+impl bmm_oauth::resource_server::ResourceDirectory for Tenants {
+    fn metadata_for(&self, path: &str) -> Option<bmm_oauth::ProtectedResourceMetadata> {
+        let slug = path.strip_prefix("/mcp/")?;
+        (slug == "notes" || slug == "crm").then(|| bmm_oauth::ProtectedResourceMetadata {
+            resource: format!("https://mcp.example.com/mcp/{slug}"),
+            authorization_servers: vec![ISSUER.into()],
+            scopes_supported: vec![],
+            bearer_methods_supported: vec!["header".into()],
+            resource_name: Some(slug.to_owned()),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_multi_tenant_host_serves_path_aware_metadata_per_slug() {
+    let router = bmm_oauth::resource_server::protected_resource_router(Arc::new(Tenants));
+    let base = serve(router).await;
+    let client = reqwest::Client::new();
+    for slug in ["notes", "crm"] {
+        let reply = client
+            .get(format!(
+                "{base}/.well-known/oauth-protected-resource/mcp/{slug}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        let m: Value = reply.json().await.unwrap();
+        assert_eq!(m["resource"], format!("https://mcp.example.com/mcp/{slug}"));
+    }
+    let missing = client
+        .get(format!(
+            "{base}/.well-known/oauth-protected-resource/mcp/other"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
