@@ -1017,3 +1017,31 @@ async fn dropping_a_call_stops_it_and_frees_its_slot() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn scripts_do_not_block_the_async_runtime() {
+    // One async thread only: if scripts ran on it, nothing else could run
+    // while one spins.
+    let sandbox = Sandbox::new(config()).unwrap();
+    let spin = Script::new("export default () => { for (;;) {} }").unwrap();
+    let gate = TenantGate::new(1);
+    let call = tokio::spawn(async move {
+        sandbox
+            .call(&gate, &spin, &json!({}), &ScriptEnv::isolated())
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!call.is_finished(), "the script should still be spinning");
+    let result = call.await.unwrap();
+    assert!(
+        matches!(result, Err(Error::CpuTimeExceeded { .. })),
+        "{result:?}"
+    );
+}

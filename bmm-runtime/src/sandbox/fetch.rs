@@ -88,6 +88,8 @@ fn start<'js>(
 
 fn fatal(ctx: &Ctx<'_>, state: &CallState, error: Error) -> rquickjs::Error {
     let message = error.to_string();
+    // The error names a host or a secret's name, never a URL or a value.
+    tracing::debug!(%error, "script call ended by the egress policy");
     state.fail(error);
     Exception::throw_internal(ctx, &message)
 }
