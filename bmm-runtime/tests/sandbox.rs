@@ -1045,3 +1045,30 @@ async fn scripts_do_not_block_the_async_runtime() {
         "{result:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_engine_level_stalls() {
+    let h = harness().await;
+    // Catastrophic regex backtracking is interrupted like any other loop.
+    h.escape(
+        "export default () => /^(a+)+$/.test('a'.repeat(64) + 'b')",
+        |e| matches!(e, Error::CpuTimeExceeded { .. }),
+    )
+    .await;
+    // A worker thread can never be parked by Atomics.wait.
+    h.escape(
+        "export default () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)",
+        script_error("TypeError"),
+    )
+    .await;
+    // Engine size caps on strings and arrays count as memory exhaustion.
+    h.escape("export default () => 'x'.repeat(2 ** 30).length", |e| {
+        matches!(e, Error::MemoryExceeded { .. })
+    })
+    .await;
+    // Deeply nested input to the JSON parser hits the stack limit, not the C stack.
+    h.escape("export default () => JSON.parse('['.repeat(1e6))", |e| {
+        matches!(e, Error::StackOverflow | Error::Script { .. })
+    })
+    .await;
+}

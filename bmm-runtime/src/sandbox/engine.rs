@@ -533,9 +533,11 @@ fn classify_thrown<'js>(ctx: &Ctx<'js>, state: &CallState, value: Value<'js>) ->
     let (name, message) = error_parts(ctx, &value);
     let lower = message.to_ascii_lowercase();
     let engine_error = name == "InternalError" || name == "RangeError";
-    // "string too long" and "invalid array length" are allocation bombs stopped
-    // by the engine's size caps before the memory limit: the same failure.
-    let too_big = lower.contains("out of memory") || lower.contains("string too long");
+    // "string too long" and "invalid string length" are allocation bombs
+    // stopped by the engine's size caps before the memory limit: the same failure.
+    let too_big = lower.contains("out of memory")
+        || lower.contains("string too long")
+        || lower.contains("invalid string length");
     if engine_error && too_big {
         return Error::MemoryExceeded {
             limit: state.limits.memory,
