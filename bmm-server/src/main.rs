@@ -5,6 +5,7 @@
 //! process exit code, so later groups (`serve`, `run`, `generate`, `deploy`)
 //! slot in as one enum variant and one module each.
 
+mod run;
 mod spec;
 
 use std::process::ExitCode;
@@ -24,12 +25,15 @@ enum Command {
     /// Work with ServerSpec documents: validate them, print their JSON Schema.
     #[command(subcommand)]
     Spec(spec::SpecCommand),
+    /// Serve one spec, or every spec in a folder, as MCP servers over Streamable HTTP.
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Spec(command) => spec::run(command),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,

@@ -148,7 +148,7 @@ fn print_json(value: &serde_json::Value) -> io::Result<()> {
 
 /// Reads a file (or standard input for `-`), refusing anything over the
 /// document limit before it is all in memory.
-fn read_limited(file: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_limited(file: &Path) -> anyhow::Result<String> {
     let limit = MAX_DOCUMENT_BYTES as u64;
     let shown = file.display();
     let reader: Box<dyn Read> = if file.as_os_str() == "-" {

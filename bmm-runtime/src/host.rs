@@ -1,0 +1,286 @@
+//! Many servers, one process: a [`Host`] serves every deployed spec at
+//! `/mcp/{slug}` and adds, replaces and removes them while it runs.
+//!
+//! Replacing a spec is atomic: the map entry is swapped in one step, requests
+//! that already hold the old server finish on it, and new requests reach the
+//! new one. Sessions opened on the old version (2025-11-25 lane) end with the
+//! swap; their clients get `404` and initialize again, as the transport
+//! specifies for an expired session.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use bmm_core::ValidatedSpec;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+
+use crate::Result;
+use crate::mcp::{ServeOptions, SpecServer};
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::secret::Secrets;
+
+/// How a [`Host`] serves its specs. A `Config` struct with public fields.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Per-server limits and egress allowances.
+    pub serve: ServeOptions,
+    /// The script sandbox's limits and size.
+    pub sandbox: SandboxConfig,
+    /// Accepted `Host` header names (with or without a port). The default —
+    /// `localhost`, `127.0.0.1`, `::1` — accepts loopback on any port, which
+    /// includes a Docker-mapped port on the same machine; behind a reverse
+    /// proxy, add the public host name. Empty accepts any host.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call (`scheme://host[:port]`, `:*` for any
+    /// port). A request with any other `Origin` gets `403`; requests without
+    /// `Origin` (non-browser clients) pass. Default: loopback origins.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            serve: ServeOptions::default(),
+            sandbox: SandboxConfig::default(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+                "http://[::1]:*".into(),
+            ],
+        }
+    }
+}
+
+/// What [`Host::deploy`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deployed {
+    /// The slug was new.
+    Added,
+    /// A server with this slug was serving; it was replaced. Holds its version.
+    Replaced {
+        /// The version that was replaced.
+        previous: String,
+    },
+}
+
+/// A set of MCP servers served from one process. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+#[derive(Debug)]
+struct HostInner {
+    config: HostConfig,
+    sandbox: Sandbox,
+    servers: RwLock<HashMap<String, Arc<Mounted>>>,
+}
+
+struct Mounted {
+    version: String,
+    server: SpecServer,
+    service: StreamableHttpService<SpecServer, LocalSessionManager>,
+}
+
+impl std::fmt::Debug for Mounted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mounted")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// A host with no servers. Must be called inside a tokio runtime (the
+    /// script sandbox starts its workers).
+    pub fn new(config: HostConfig) -> Result<Self> {
+        let sandbox = Sandbox::new(config.sandbox.clone())?;
+        Ok(Self {
+            inner: Arc::new(HostInner {
+                config,
+                sandbox,
+                servers: RwLock::default(),
+            }),
+        })
+    }
+
+    /// Serves `spec` at `/mcp/{slug}` with `secrets`, replacing any server
+    /// with the same slug atomically. On error nothing changes: the previous
+    /// version, if any, keeps serving.
+    pub fn deploy(&self, spec: &ValidatedSpec, secrets: Secrets) -> Result<Deployed> {
+        let inner = &self.inner;
+        let server = SpecServer::new(spec, secrets, inner.sandbox.clone(), &inner.config.serve)?;
+        let factory = server.clone();
+        let mut transport = StreamableHttpServerConfig::default()
+            .with_allowed_hosts(inner.config.allowed_hosts.iter().cloned())
+            .with_allowed_origins(inner.config.allowed_origins.iter().cloned())
+            .enforce_origin_validation();
+        if inner.config.allowed_hosts.is_empty() {
+            transport = transport.disable_allowed_hosts();
+        }
+        let service = StreamableHttpService::new(
+            move || Ok(factory.for_session()),
+            Arc::new(LocalSessionManager::default()),
+            transport,
+        );
+        let slug = spec.spec().slug.as_str().to_owned();
+        let mounted = Arc::new(Mounted {
+            version: spec.spec().version.clone(),
+            server,
+            service,
+        });
+        let previous = inner
+            .servers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(slug, mounted);
+        Ok(match previous {
+            Some(old) => Deployed::Replaced {
+                previous: old.version.clone(),
+            },
+            None => Deployed::Added,
+        })
+    }
+
+    /// Stops serving `slug`. Returns whether it was served.
+    pub fn remove(&self, slug: &str) -> bool {
+        self.inner
+            .servers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(slug)
+            .is_some()
+    }
+
+    /// The served slugs and their versions, sorted by slug.
+    pub fn list(&self) -> Vec<(String, String)> {
+        let servers = self
+            .inner
+            .servers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<_> = servers
+            .iter()
+            .map(|(slug, m)| (slug.clone(), m.version.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The server for `slug`, to call its tools directly.
+    pub fn server(&self, slug: &str) -> Option<SpecServer> {
+        self.mounted(slug).map(|m| m.server.clone())
+    }
+
+    fn mounted(&self, slug: &str) -> Option<Arc<Mounted>> {
+        self.inner
+            .servers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(slug)
+            .cloned()
+    }
+
+    /// An axum router serving every spec at `/mcp/{slug}`, with `/healthz`
+    /// (the process is up) and `/readyz` (`200` once at least one server is
+    /// served, with the list; `503` before).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/mcp/{slug}", any(serve_mcp))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready))
+            .with_state(self.clone())
+    }
+
+    /// An axum router serving the one spec `slug` at `/mcp`, as a runner for a
+    /// single server does, beside `/mcp/{slug}`, `/healthz` and `/readyz`.
+    pub fn single_router(&self, slug: &str) -> Router {
+        let slug = slug.to_owned();
+        let host = self.clone();
+        self.router().route(
+            "/mcp",
+            any(move |request: Request| {
+                let host = host.clone();
+                let slug = slug.clone();
+                async move { forward(&host, &slug, request).await }
+            }),
+        )
+    }
+}
+
+async fn serve_mcp(
+    State(host): State<Host>,
+    Path(slug): Path<String>,
+    request: Request,
+) -> Response {
+    forward(&host, &slug, request).await
+}
+
+async fn forward(host: &Host, slug: &str, request: Request) -> Response {
+    // Clone the entry out of the map so the lock is not held across the call;
+    // a replacement meanwhile does not disturb this request.
+    let Some(mounted) = host.mounted(slug) else {
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": "not_found", "message": format!("no MCP server is served at /mcp/{slug}")}).to_string(),
+        )
+            .into_response();
+    };
+    let deleting = request.method() == axum::http::Method::DELETE;
+    let mut response = mounted
+        .service
+        .handle(request)
+        .await
+        .map(Body::new)
+        .into_response();
+    // A terminated session has nothing to say: clients expect 200 or 204 here.
+    if deleting && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
+}
+
+async fn ready(State(host): State<Host>) -> Response {
+    let servers: Vec<_> = host
+        .list()
+        .into_iter()
+        .map(|(slug, version)| json!({"slug": slug, "version": version}))
+        .collect();
+    let status = if servers.is_empty() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        axum::Json(json!({"ready": !servers.is_empty(), "servers": servers})),
+    )
+        .into_response()
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, with
+/// `TCP_NODELAY` on every accepted socket (small SSE writes otherwise wait
+/// for Nagle's algorithm, about 40 ms each).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        // A socket that refuses the option still works, only slower.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,328 @@
+//! Load script for the runtime over loopback: `tools/call` latency (p50, p99)
+//! for a script tool and an http tool, calls per second with concurrency,
+//! runner cold start, idle RSS of `bmm run`, and the RSS of one `Host` serving
+//! 1,000 and 10,000 distinct specs.
+//!
+//! Run with `cargo bench -p bmm-server --bench load`. Every request goes to
+//! 127.0.0.1; every loop is bounded in count and time.
+
+// A benchmark may stop on the first thing that goes wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SEQUENTIAL_CALLS: usize = 2_000;
+const CONCURRENCY: usize = 32;
+const THROUGHPUT_WINDOW: Duration = Duration::from_secs(5);
+const COLD_STARTS: usize = 10;
+
+fn main() {
+    if let Some(count) = std::env::var("BMM_BENCH_HOST_SPECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        host_child(count);
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let upstream = upstream().await;
+    let spec = bench_spec(upstream);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.json");
+    std::fs::write(&file, serde_json::to_vec(&spec).unwrap()).unwrap();
+
+    let starts: Vec<Duration> = (0..COLD_STARTS).map(|_| cold_start(&file)).collect();
+    println!(
+        "runner cold start (spawn to first tools/list): p50 {:.1} ms, max {:.1} ms over {COLD_STARTS} starts",
+        ms(percentile(&starts, 50.0)),
+        ms(*starts.iter().max().unwrap())
+    );
+
+    let (mut child, addr) = spawn(&file);
+    let url = format!("http://{addr}/mcp");
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    call(&client, &url, "list", None).await;
+    std::thread::sleep(Duration::from_millis(300));
+    println!(
+        "idle RSS of bmm run (1 spec): {:.1} MiB",
+        rss_kib(child.id()) as f64 / 1024.0
+    );
+
+    for (tool, args) in [
+        ("add", json!({"a": 1, "b": 2})),
+        ("http_echo", json!({"q": "x"})),
+    ] {
+        for _ in 0..100 {
+            call(&client, &url, tool, Some(&args)).await;
+        }
+        let mut samples = Vec::with_capacity(SEQUENTIAL_CALLS);
+        for _ in 0..SEQUENTIAL_CALLS {
+            let started = Instant::now();
+            call(&client, &url, tool, Some(&args)).await;
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        println!(
+            "tools/call {tool:>9} ({}): p50 {:.3} ms, p99 {:.3} ms over {SEQUENTIAL_CALLS} sequential calls",
+            if tool == "add" { "script" } else { "http" },
+            ms(percentile(&samples, 50.0)),
+            ms(percentile(&samples, 99.0))
+        );
+    }
+
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + THROUGHPUT_WINDOW;
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (client, url, done) = (client.clone(), url.clone(), Arc::clone(&done));
+        tasks.push(tokio::spawn(async move {
+            let args = json!({"a": 1, "b": 2});
+            while Instant::now() < deadline {
+                call(&client, &url, "add", Some(&args)).await;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = done.load(Ordering::Relaxed);
+    println!(
+        "throughput (script tool, {CONCURRENCY} concurrent clients, {}s): {:.0} calls/s",
+        THROUGHPUT_WINDOW.as_secs(),
+        total as f64 / THROUGHPUT_WINDOW.as_secs_f64()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    for count in [1_000, 10_000] {
+        let (before, after, elapsed) = host_rss(count);
+        println!(
+            "Host with {count} specs: RSS {:.1} MiB (+{:.1} MiB over an empty host, {:.1} KiB per spec), deployed in {:.2} s",
+            after as f64 / 1024.0,
+            (after - before) as f64 / 1024.0,
+            (after - before) as f64 / count as f64,
+            elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// Deploys `count` distinct specs into a fresh `Host` in a child process
+/// (so each measurement starts clean) and returns RSS before and after, in KiB.
+fn host_rss(count: usize) -> (u64, u64, Duration) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env("BMM_BENCH_HOST_SPECS", count.to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("host-rss "))
+        .unwrap_or_else(|| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+    let parts: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|p| p.parse().unwrap())
+        .collect();
+    (parts[0], parts[1], Duration::from_millis(parts[2]))
+}
+
+/// Child mode of [`host_rss`]: deploy `count` specs and print RSS before and after.
+fn host_child(count: usize) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let host = bmm_runtime::Host::new(bmm_runtime::HostConfig::default()).unwrap();
+        let before = rss_kib(std::process::id());
+        let started = Instant::now();
+        for i in 0..count {
+            let spec = json!({
+                "bmm": "1", "name": format!("Tenant {i}"), "slug": format!("tenant-{i}"),
+                "description": format!("Server number {i}."),
+                "egress": [format!("api{i}.example.com")],
+                "tools": [
+                    {"name": "add", "description": format!("Adds two numbers for tenant {i}."),
+                     "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+                     "implementation": {"kind": "script", "source": format!("export default (args) => ({{ sum: args.a + args.b + {i} }})")}},
+                    {"name": "lookup", "description": "Looks an item up.",
+                     "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+                     "implementation": {"kind": "http", "method": "GET", "url": format!("https://api{i}.example.com/items/{{{{args.id}}}}")}}
+                ]
+            });
+            let spec = bmm_core::check(&spec, &bmm_core::CheckOptions::default()).unwrap();
+            host.deploy(&spec, bmm_runtime::Secrets::new()).unwrap();
+        }
+        let elapsed = started.elapsed();
+        let after = rss_kib(std::process::id());
+        assert_eq!(host.list().len(), count);
+        println!("host-rss {before} {after} {}", elapsed.as_millis());
+    });
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let mut v = sorted.to_vec();
+    v.sort();
+    let index = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[index]
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn spawn(file: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bmm"))
+        .args([
+            "run",
+            "--spec",
+            file.to_str().unwrap(),
+            "--port",
+            "0",
+            "--allow-http",
+            "--allow-network",
+            "127.0.0.1/32",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("bmm run exited").unwrap();
+        if let Some(addr) = line.strip_prefix("bmm: listening on ") {
+            break addr.parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+/// Time from spawning `bmm run` to its first successful `tools/list`.
+fn cold_start(file: &std::path::Path) -> Duration {
+    let started = Instant::now();
+    let (mut child, addr) = spawn(file);
+    let body = request_body("list", None);
+    loop {
+        let ok = std::net::TcpStream::connect(addr).ok().and_then(|mut stream| {
+            use std::io::{Read, Write};
+            let text = body.to_string();
+            let request = format!(
+                "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/list\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            stream.write_all(request.as_bytes()).ok()?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response).ok()?;
+            response.contains("\"tools\"").then_some(())
+        });
+        if ok.is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "bmm run did not answer"
+        );
+    }
+    let elapsed = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    elapsed
+}
+
+fn request_body(tool: &str, args: Option<&Value>) -> Value {
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    match args {
+        None => {
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}})
+        }
+        Some(args) => {
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": args, "_meta": meta}})
+        }
+    }
+}
+
+/// One stateless (2026-07-28) request; panics unless it succeeds.
+async fn call(client: &reqwest::Client, url: &str, tool: &str, args: Option<&Value>) {
+    let (method, name) = if args.is_some() {
+        ("tools/call", tool)
+    } else {
+        ("tools/list", "")
+    };
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if !name.is_empty() {
+        request = request.header("mcp-name", name);
+    }
+    let text = request
+        .json(&request_body(tool, args))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("\"result\"") && !text.contains("\"isError\":true"),
+        "{text}"
+    );
+}
+
+async fn upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|| async { axum::Json(json!({"ok": true})) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn bench_spec(upstream: SocketAddr) -> Value {
+    json!({
+        "bmm": "1", "name": "Bench", "slug": "bench", "description": "Benchmark server.",
+        "egress": [upstream.to_string()],
+        "tools": [
+            {"name": "add", "description": "Adds two numbers.",
+             "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+             "implementation": {"kind": "script", "source": "export default (args) => ({ sum: args.a + args.b })"}},
+            {"name": "http_echo", "description": "Calls a local upstream.",
+             "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+             "implementation": {"kind": "http", "method": "GET", "url": format!("http://{upstream}/echo"), "query": {"q": "{{args.q}}"}}}
+        ]
+    })
+}

@@ -1,0 +1,218 @@
+//! `bmm run`: serve one spec, or every spec in a folder, over MCP.
+//!
+//! This is the runner that process and container deployments start. Secret
+//! values come from the environment (`BMM_SECRET_<NAME>`) or, with
+//! `--secrets-stdin`, from a JSON object on standard input — never from the
+//! argument list, which other users of the machine can read.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use bmm_core::{CheckOptions, Format, ValidatedSpec, check_text};
+use bmm_runtime::{Host, HostConfig, SecretValue, Secrets};
+use clap::Args;
+
+/// Arguments of `bmm run`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["spec", "dir"])))]
+pub(crate) struct RunArgs {
+    /// Serve this spec at `/mcp` (and `/mcp/{slug}`).
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+    /// Serve every spec (`*.json`, `*.yaml`, `*.yml`) in this folder at `/mcp/{slug}`.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Port to listen on; 0 picks a free one (printed at start).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Also accept this `Host` header (a public name behind a reverse proxy); repeatable.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
+    /// Accept any `Host` header (for containers reached through changing names).
+    #[arg(long)]
+    any_host: bool,
+    /// Also accept this browser `Origin` (`https://app.example.com`, `:*` for any port); repeatable.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// Accept plain http URLs in specs and upstreams (local development only).
+    #[arg(long)]
+    allow_http: bool,
+    /// Let tools reach this otherwise forbidden network, e.g. 127.0.0.1/32 for a
+    /// local upstream (development and tests only); repeatable.
+    #[arg(long = "allow-network", value_name = "CIDR")]
+    allow_networks: Vec<String>,
+    /// Read secret values as a JSON object `{"NAME": "value"}` from standard input.
+    #[arg(long)]
+    secrets_stdin: bool,
+}
+
+/// Runs `bmm run` until interrupted.
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let options = CheckOptions::default().allow_http(args.allow_http);
+    let specs = match (&args.spec, &args.dir) {
+        (Some(file), _) => vec![load(file, &options)?],
+        (None, Some(dir)) => load_dir(dir, &options)?,
+        (None, None) => bail!("give --spec FILE or --dir DIR"),
+    };
+    let secrets = secret_values(args.secrets_stdin)?;
+
+    let mut config = HostConfig::default();
+    config
+        .allowed_hosts
+        .extend(args.allow_hosts.iter().cloned());
+    if args.any_host {
+        config.allowed_hosts.clear();
+    }
+    config
+        .allowed_origins
+        .extend(args.allow_origins.iter().cloned());
+    config.serve.https_only = !args.allow_http;
+    config.serve.allowed_networks = args.allow_networks.clone();
+    let host = Host::new(config).context("cannot start the host")?;
+    for spec in &specs {
+        let declared = spec.spec().secrets.iter().map(|s| s.name.as_str());
+        let values: Secrets = declared
+            .filter_map(|name| {
+                secrets
+                    .get(name)
+                    .map(|v| (name.to_owned(), SecretValue::new(v.as_str())))
+            })
+            .collect();
+        host.deploy(spec, values)
+            .with_context(|| format!("cannot serve {}", spec.spec().slug))?;
+    }
+
+    let address = SocketAddr::new(args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let router = match specs.as_slice() {
+        [single] if args.spec.is_some() => host.single_router(single.spec().slug.as_str()),
+        _ => host.router(),
+    };
+    for spec in &specs {
+        let s = spec.spec();
+        println!(
+            "bmm: serving {} v{} ({} tools) at http://{local}/mcp/{}",
+            s.slug,
+            s.version,
+            s.tools.len(),
+            s.slug
+        );
+    }
+    if args.spec.is_some() {
+        println!("bmm: serving at http://{local}/mcp");
+    }
+    println!("bmm: listening on {local}");
+    bmm_runtime::serve(listener, router, shutdown_signal())
+        .await
+        .context("the server stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(file: &Path, options: &CheckOptions) -> anyhow::Result<ValidatedSpec> {
+    let text = crate::spec::read_limited(file)?;
+    let format = Format::from_path(file).unwrap_or_else(|| Format::sniff(&text));
+    check_text(&text, format, options)
+        .with_context(|| format!("{} is not a valid spec", file.display()))
+}
+
+/// Loads every spec of `dir`; an invalid one is reported and skipped, so one
+/// bad file does not take the others down. Fails when none is valid.
+fn load_dir(dir: &Path, options: &CheckOptions) -> anyhow::Result<Vec<ValidatedSpec>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| Format::from_path(path).is_some())
+        .collect();
+    files.sort();
+    let mut specs: Vec<ValidatedSpec> = Vec::new();
+    for file in files {
+        match load(&file, options) {
+            Ok(spec) => {
+                let slug = spec.spec().slug.clone();
+                if specs.iter().any(|s| s.spec().slug == slug) {
+                    eprintln!(
+                        "bmm: skipping {}: slug {slug} is already served",
+                        file.display()
+                    );
+                } else {
+                    specs.push(spec);
+                }
+            }
+            Err(error) => eprintln!("bmm: skipping {error:#}"),
+        }
+    }
+    if specs.is_empty() {
+        bail!("{} holds no valid spec", dir.display());
+    }
+    Ok(specs)
+}
+
+/// Secret values from `BMM_SECRET_<NAME>` variables, overridden by a JSON
+/// object on standard input when asked.
+fn secret_values(from_stdin: bool) -> anyhow::Result<HashMap<String, String>> {
+    let mut values: HashMap<String, String> = std::env::vars()
+        .filter_map(|(key, value)| Some((key.strip_prefix("BMM_SECRET_")?.to_owned(), value)))
+        .collect();
+    if from_stdin {
+        let mut text = String::new();
+        io::stdin()
+            .take(1 << 20)
+            .read_to_string(&mut text)
+            .context("cannot read secrets from standard input")?;
+        let given: HashMap<String, String> = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "secrets on standard input must be a JSON object of strings (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
+        values.extend(given);
+    }
+    Ok(values)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        // Without a signal handler the server runs until killed, which is still correct.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    println!("bmm: shutting down");
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: `bmm run` as a child process, a local upstream, and real
+//! MCP clients (the Python `mcp` package) driving it.
+
+// A panic in a test is a failed test, not a crash on input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod conformance;
+mod harness;
+mod python;
