@@ -124,11 +124,16 @@
 
 pub mod egress;
 mod error;
+pub mod host;
+pub mod http;
+pub mod mcp;
 pub mod sandbox;
 pub mod secret;
 
 pub use egress::{EgressClient, EgressPolicy, EgressRequest, EgressResponse, HostPattern};
 pub use error::{Error, Result};
+pub use host::{Deployed, Host, HostConfig, serve};
+pub use mcp::{ServeOptions, SpecServer};
 pub use sandbox::{
     Sandbox, SandboxConfig, Script, ScriptEnv, ScriptOutput, TenantGate, check_script,
 };
