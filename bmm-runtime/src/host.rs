@@ -22,7 +22,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::json;
 
 use crate::Result;
-use crate::mcp::{ServeOptions, SpecServer};
+use crate::egress::EgressClient;
+use crate::mcp::{ServeOptions, SpecServer, base_egress};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::secret::Secrets;
 
@@ -81,6 +82,7 @@ pub struct Host {
 struct HostInner {
     config: HostConfig,
     sandbox: Sandbox,
+    egress: EgressClient,
     servers: RwLock<HashMap<String, Arc<Mounted>>>,
 }
 
@@ -103,10 +105,12 @@ impl Host {
     /// script sandbox starts its workers).
     pub fn new(config: HostConfig) -> Result<Self> {
         let sandbox = Sandbox::new(config.sandbox.clone())?;
+        let egress = base_egress(&config.serve)?;
         Ok(Self {
             inner: Arc::new(HostInner {
                 config,
                 sandbox,
+                egress,
                 servers: RwLock::default(),
             }),
         })
@@ -117,7 +121,13 @@ impl Host {
     /// version, if any, keeps serving.
     pub fn deploy(&self, spec: &ValidatedSpec, secrets: Secrets) -> Result<Deployed> {
         let inner = &self.inner;
-        let server = SpecServer::new(spec, secrets, inner.sandbox.clone(), &inner.config.serve)?;
+        let server = SpecServer::with_egress(
+            spec,
+            secrets,
+            inner.sandbox.clone(),
+            &inner.egress,
+            &inner.config.serve,
+        )?;
         let factory = server.clone();
         let mut transport = StreamableHttpServerConfig::default()
             .with_allowed_hosts(inner.config.allowed_hosts.iter().cloned())

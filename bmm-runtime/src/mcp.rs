@@ -47,7 +47,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::egress::{EgressClient, EgressPolicy};
+use crate::egress::{EgressClient, EgressPolicy, HostPattern};
 use crate::http::HttpTool;
 use crate::sandbox::{Sandbox, Script, ScriptEnv, TenantGate};
 use crate::secret::Secrets;
@@ -132,6 +132,19 @@ impl SpecServer {
         sandbox: Sandbox,
         options: &ServeOptions,
     ) -> Result<Self> {
+        Self::with_egress(spec, secrets, sandbox, &base_egress(options)?, options)
+    }
+
+    /// Like [`SpecServer::new`], deriving the spec's egress client from
+    /// `base` (built with [`base_egress`]) so that many servers share one
+    /// connection pool.
+    pub fn with_egress(
+        spec: &ValidatedSpec,
+        secrets: Secrets,
+        sandbox: Sandbox,
+        base: &EgressClient,
+        options: &ServeOptions,
+    ) -> Result<Self> {
         let spec = spec.spec();
         for secret in &spec.secrets {
             if secret.required && secrets.get(secret.name.as_str()).is_none() {
@@ -140,12 +153,12 @@ impl SpecServer {
                 });
             }
         }
-        let mut policy = EgressPolicy::new(&spec.egress)?;
-        for network in &options.allowed_networks {
-            policy = policy.allow_network(network)?;
-        }
-        policy.https_only = options.https_only;
-        let egress = EgressClient::new(policy)?;
+        let hosts = spec
+            .egress
+            .iter()
+            .map(|h| h.parse::<HostPattern>())
+            .collect::<Result<Vec<_>>>()?;
+        let egress = base.with_allowed_hosts(hosts);
         let mut tools = Vec::with_capacity(spec.tools.len());
         let mut entries = HashMap::with_capacity(spec.tools.len());
         for tool in &spec.tools {
@@ -259,6 +272,17 @@ impl SpecServer {
         };
         Ok((result, logs))
     }
+}
+
+/// The egress client every server of one host derives its own from: the
+/// network-wide part of [`ServeOptions`], with no host allowed yet.
+pub fn base_egress(options: &ServeOptions) -> Result<EgressClient> {
+    let mut policy = EgressPolicy::deny_all();
+    for network in &options.allowed_networks {
+        policy = policy.allow_network(network)?;
+    }
+    policy.https_only = options.https_only;
+    EgressClient::new(policy)
 }
 
 fn entry(tool: &ToolSpec) -> Result<Entry> {

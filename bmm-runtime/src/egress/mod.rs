@@ -336,6 +336,25 @@ impl EgressClient {
         &self.policy
     }
 
+    /// A client with this client's policy but another host allowlist, sharing
+    /// its connection pool, resolver and TLS setup.
+    ///
+    /// This is how a host serving many servers keeps one HTTP client: the
+    /// allowlist is checked per request, while everything the shared client
+    /// enforces itself (forbidden addresses, timeouts, https-only) is the same
+    /// for all of them. A reqwest client costs about 100 KiB, so one per
+    /// served spec would dominate a host's memory.
+    pub fn with_allowed_hosts(&self, allowed_hosts: Vec<HostPattern>) -> Self {
+        let policy = EgressPolicy {
+            allowed_hosts,
+            ..(*self.policy).clone()
+        };
+        Self {
+            policy: Arc::new(policy),
+            client: self.client.clone(),
+        }
+    }
+
     /// Sends a request, following redirects within the allowlist, and reads
     /// the response body up to the cap.
     pub async fn send(&self, request: EgressRequest) -> Result<EgressResponse> {
