@@ -66,6 +66,22 @@ impl EgressRule {
         })
     }
 
+    /// The host part: a lowercase DNS name (without the `*.` of a wildcard),
+    /// an IPv4 literal, or an IPv6 literal in brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether the entry is `*.domain`: any subdomain, not the domain itself.
+    pub fn is_wildcard(&self) -> bool {
+        self.wildcard
+    }
+
+    /// The port, when the entry names one; otherwise the scheme's default applies.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
     /// Whether this entry allows connecting to `host` (lowercase, IPv6 in brackets)
     /// on `port`, where `default_port` is the scheme's default.
     pub fn allows(&self, host: &str, port: u16, default_port: u16) -> bool {

@@ -4,42 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use subtle::ConstantTimeEq;
-
-/// The value of one secret a user supplied for a server (an API key, a token).
-///
-/// The field is private; `Debug` prints `[redacted]`; there is no `Display`
-/// and no `Serialize`, so a secret does not reach a log or a response by
-/// accident. Equality is constant-time.
-#[derive(Clone)]
-pub struct SecretValue(Arc<str>);
-
-impl SecretValue {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(Arc::from(value.into()))
-    }
-
-    /// The value itself. Call this only where the value leaves for an
-    /// allowlisted upstream (a header, a query parameter).
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretValue([redacted])")
-    }
-}
-
-impl PartialEq for SecretValue {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
-    }
-}
-
-impl Eq for SecretValue {}
+pub use bmm_core::SecretValue;
 
 /// The secrets of one server, by name. Cheap to clone.
 ///

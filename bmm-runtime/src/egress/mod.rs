@@ -27,6 +27,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bmm_core::egress::EgressRule;
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{self, HeaderMap};
@@ -82,41 +83,21 @@ impl HostPattern {
 impl FromStr for HostPattern {
     type Err = Error;
 
+    /// Parses an entry with the spec's own rules (`bmm_core::egress`), so an
+    /// allowlist means the same at validation and at connect time.
     fn from_str(pattern: &str) -> Result<Self> {
-        let invalid = |reason: &str| Error::InvalidHostPattern {
+        let rule = EgressRule::parse(pattern).map_err(|reason| Error::InvalidHostPattern {
             pattern: pattern.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let (wildcard, rest) = match pattern.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, pattern),
-        };
-        let (host, port) = split_port(rest).ok_or_else(|| invalid("bad port"))?;
-        if host.is_empty() {
-            return Err(invalid("empty host"));
-        }
-        if host.contains(['/', '@', '?', '#', '*', ' ']) {
-            return Err(invalid("expected a host name, not a URL"));
-        }
-        let host = Host::parse(host).map_err(|e| invalid(&e.to_string()))?;
-        if let Host::Domain(domain) = &host {
-            if wildcard && !domain.contains('.') {
-                return Err(invalid("a wildcard needs at least two labels after `*.`"));
-            }
-            let domain = domain.strip_suffix('.').unwrap_or(domain).to_owned();
-            return Ok(Self {
-                host: Host::Domain(domain),
-                wildcard,
-                port,
-            });
-        }
-        if wildcard {
-            return Err(invalid("a wildcard applies to domain names only"));
-        }
+            reason,
+        })?;
+        let host = Host::parse(rule.host()).map_err(|e| Error::InvalidHostPattern {
+            pattern: pattern.to_owned(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             host,
-            wildcard,
-            port,
+            wildcard: rule.is_wildcard(),
+            port: rule.port(),
         })
     }
 }
@@ -134,22 +115,6 @@ impl fmt::Display for HostPattern {
             write!(f, ":{port}")?;
         }
         Ok(())
-    }
-}
-
-fn split_port(s: &str) -> Option<(&str, Option<u16>)> {
-    if s.starts_with('[') {
-        let end = s.find(']')?;
-        let (host, rest) = s.split_at(end + 1);
-        return match rest.strip_prefix(':') {
-            Some(port) => Some((host, Some(port.parse().ok()?))),
-            None if rest.is_empty() => Some((host, None)),
-            None => None,
-        };
-    }
-    match s.rsplit_once(':') {
-        Some((host, port)) => Some((host, Some(port.parse().ok()?))),
-        None => Some((s, None)),
     }
 }
 
@@ -565,7 +530,6 @@ mod tests {
     fn host_patterns_parse_and_print() {
         for (input, shown) in [
             ("api.example.com", "api.example.com"),
-            ("API.Example.com.", "api.example.com"),
             ("*.example.com", "*.example.com"),
             ("example.com:8443", "example.com:8443"),
             ("127.0.0.1:8080", "127.0.0.1:8080"),
@@ -585,6 +549,9 @@ mod tests {
             "[::1",
             "x@y",
             "*",
+            // The spec's rules: hosts are written in lowercase, without a trailing dot.
+            "API.Example.com",
+            "api.example.com.",
         ] {
             assert!(
                 bad.parse::<HostPattern>().is_err(),
