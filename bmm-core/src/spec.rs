@@ -255,10 +255,17 @@ impl ResponseShape {
 #[serde(deny_unknown_fields)]
 pub struct ScriptImplementation {
     /// An ES module whose default export is a (possibly async) function taking the
-    /// arguments object and returning a string or a JSON value, e.g.
+    /// validated arguments object and returning a string or a JSON value, e.g.
     /// "export default async function (args) { return `Hello, ${args.name}!`; }".
-    /// Only `fetch` to egress hosts is available; a secret goes into a request as
-    /// `{secret: "NAME"}` in a header or query value and is never readable by the script.
+    /// To return MCP content blocks (an image, audio, an embedded resource), return
+    /// `{ $content: [{ type: "image", data: BASE64, mimeType: "image/png" }] }`.
+    /// The script has the JavaScript standard library, `console`, and
+    /// `fetch(url, { method, headers, query, body })` to egress hosts only, which
+    /// resolves to `{ status, ok, statusText, url, headers, text(), json() }` for
+    /// every status. A secret goes into a request as `{secret: "NAME"}` in a header
+    /// or query value and is never readable by the script. There is no filesystem,
+    /// process, environment, timers, `eval` or imports. Each call has 2 s of CPU
+    /// time, 32 MiB of memory and 16 fetches; throw an Error to fail the call.
     #[schemars(length(min = 1, max = 65536))]
     pub source: String,
 }
