@@ -7,3 +7,4 @@
 mod conformance;
 mod harness;
 mod python;
+mod run_dir;

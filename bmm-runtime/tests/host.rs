@@ -1,0 +1,201 @@
+//! The multi-tenant `Host`: atomic replacement, removal, per-server limits and
+//! the HTTP surface (`/mcp/{slug}`, `/healthz`, `/readyz`).
+
+// A panic in a test is a failed test, not a crash on input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bmm_core::{CheckOptions, ValidatedSpec, check};
+use bmm_runtime::{Deployed, Host, HostConfig, Secrets};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// A spec whose `which` tool answers `version` after spinning for `spin_ms`.
+fn spec(slug: &str, version: &str, spin_ms: u64) -> ValidatedSpec {
+    let source = format!(
+        "export default () => {{ const end = Date.now() + {spin_ms}; while (Date.now() < end) {{}} return \"{version}\"; }}"
+    );
+    check(
+        &json!({
+            "bmm": "1", "name": "Versioned", "slug": slug, "description": "Says its version.",
+            "version": version,
+            "tools": [{"name": "which", "description": "Returns the version.",
+                       "input_schema": {"type": "object"},
+                       "implementation": {"kind": "script", "source": source}}]
+        }),
+        &CheckOptions::default(),
+    )
+    .unwrap()
+}
+
+fn text(result: &rmcp::model::CallToolResult) -> String {
+    serde_json::to_value(&result.content).unwrap()[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacement_is_atomic_and_calls_in_flight_finish_on_the_old_version() {
+    let host = Host::new(HostConfig::default()).unwrap();
+    assert_eq!(
+        host.deploy(&spec("svc", "1.0.0", 400), Secrets::new())
+            .unwrap(),
+        Deployed::Added
+    );
+
+    let old = host.server("svc").unwrap();
+    let in_flight = tokio::spawn(async move { old.call("which", None).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let replaced = host
+        .deploy(&spec("svc", "2.0.0", 0), Secrets::new())
+        .unwrap();
+    assert_eq!(
+        replaced,
+        Deployed::Replaced {
+            previous: "1.0.0".into()
+        }
+    );
+    let new = host
+        .server("svc")
+        .unwrap()
+        .call("which", None)
+        .await
+        .unwrap();
+    assert_eq!(text(&new), "2.0.0");
+    assert_eq!(text(&in_flight.await.unwrap()), "1.0.0");
+    assert_eq!(host.list(), vec![("svc".to_owned(), "2.0.0".to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_deploy_leaves_the_serving_version_alone() {
+    let host = Host::new(HostConfig::default()).unwrap();
+    host.deploy(&spec("svc", "1.0.0", 0), Secrets::new())
+        .unwrap();
+    // A required secret without a value is refused at deploy time.
+    let needs_secret = check(
+        &json!({
+            "bmm": "1", "name": "S", "slug": "svc", "description": "d", "version": "2.0.0",
+            "secrets": [{"name": "KEY", "description": "k"}],
+            "tools": [{"name": "t", "description": "d", "input_schema": {"type": "object"},
+                       "implementation": {"kind": "script",
+                         "source": "export default async () => (await fetch('https://a.example/', {headers: {k: {secret: 'KEY'}}})).status"}}],
+            "egress": ["a.example"]
+        }),
+        &CheckOptions::default(),
+    )
+    .unwrap();
+    let error = host.deploy(&needs_secret, Secrets::new()).unwrap_err();
+    assert!(error.to_string().contains("KEY"), "{error}");
+    let still = host
+        .server("svc")
+        .unwrap()
+        .call("which", None)
+        .await
+        .unwrap();
+    assert_eq!(text(&still), "1.0.0");
+}
+
+async fn request(
+    router: axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, String) {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "127.0.0.1")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json");
+    if body.is_some() {
+        builder = builder
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list");
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let response = router.oneshot(builder.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_surface_follows_deploys_and_removals() {
+    let host = Host::new(HostConfig::default()).unwrap();
+    let (status, body) = request(host.router(), "GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        request(host.router(), "GET", "/healthz", None).await.0,
+        StatusCode::OK
+    );
+
+    host.deploy(&spec("one", "1.0.0", 0), Secrets::new())
+        .unwrap();
+    host.deploy(&spec("two", "1.0.0", 0), Secrets::new())
+        .unwrap();
+    let (status, body) = request(host.router(), "GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["servers"].as_array().unwrap().len(), 2);
+
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let (status, body) = request(host.router(), "POST", "/mcp/two", Some(list.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"which\""), "{body}");
+
+    assert!(host.remove("two"));
+    assert!(!host.remove("two"));
+    let (status, body) = request(host.router(), "POST", "/mcp/two", Some(list.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body.contains("no MCP server is served at /mcp/two"),
+        "{body}"
+    );
+    assert_eq!(
+        request(host.router(), "POST", "/mcp/one", Some(list))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_busy_server_does_not_starve_another() {
+    let mut config = HostConfig::default();
+    config.serve.max_concurrent_calls = 1;
+    config.serve.queue_timeout = Duration::from_millis(200);
+    let host = Host::new(config).unwrap();
+    host.deploy(&spec("busy", "1.0.0", 800), Secrets::new())
+        .unwrap();
+    host.deploy(&spec("calm", "1.0.0", 0), Secrets::new())
+        .unwrap();
+
+    let busy = host.server("busy").unwrap();
+    let first = tokio::spawn({
+        let busy = busy.clone();
+        async move { busy.call("which", None).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The busy server's only slot is taken: a second call there is refused as busy…
+    let refused = busy.call("which", None).await.unwrap();
+    assert_eq!(refused.is_error, Some(true));
+    assert!(text(&refused).contains("busy"), "{}", text(&refused));
+    // …while the other server answers at once.
+    let calm = host
+        .server("calm")
+        .unwrap()
+        .call("which", None)
+        .await
+        .unwrap();
+    assert_eq!(text(&calm), "1.0.0");
+    assert_eq!(text(&first.await.unwrap()), "1.0.0");
+}
