@@ -172,11 +172,7 @@ pub(super) async fn authorize(
     let scopes = match form.get("scope") {
         None => record.scopes_supported.clone(),
         Some(scope) => {
-            let requested: Vec<String> = scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let requested = super::scope_list(scope);
             let known = |s: &String| {
                 is_scope_token(s) && (s == "offline_access" || record.scopes_supported.contains(s))
             };

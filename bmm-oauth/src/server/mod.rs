@@ -379,6 +379,16 @@ impl Inner {
 
 /// Decode `Authorization: Basic` client credentials (RFC 6749 §2.3.1: each part
 /// form-urlencoded before base64).
+/// The scopes of a space-separated `scope` parameter (RFC 6749 §3.3), empty
+/// entries dropped.
+fn scope_list(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);

@@ -199,11 +199,7 @@ async fn refresh_token(
     let scopes = match form.get("scope") {
         None => record.scopes.clone(),
         Some(scope) => {
-            let requested: Vec<String> = scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let requested = super::scope_list(scope);
             if !requested.iter().all(|s| record.scopes.contains(s)) {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidScope,
