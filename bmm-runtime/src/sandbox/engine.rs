@@ -264,8 +264,27 @@ pub(super) struct Call {
     pub(super) handle: Option<tokio::runtime::Handle>,
 }
 
-/// Runs one call to completion in a fresh runtime and context.
-pub(super) fn execute(call: Call) -> Result<ScriptOutput> {
+/// A runtime and context that no call has used yet. Workers build the next
+/// one after replying, so its cost (most of a call's) is off the critical
+/// path while every call still starts from an engine nobody touched.
+pub(super) struct Fresh {
+    runtime: Runtime,
+    context: Context,
+}
+
+/// Builds a [`Fresh`] engine, with no limits bound yet.
+pub(super) fn fresh() -> Result<Fresh> {
+    let engine = |e: rquickjs::Error| Error::Engine {
+        message: e.to_string(),
+    };
+    let runtime = Runtime::new().map_err(engine)?;
+    let context = Context::custom::<Intrinsics>(&runtime).map_err(engine)?;
+    Ok(Fresh { runtime, context })
+}
+
+/// Runs one call to completion in a fresh runtime and context: `spare` when
+/// the worker prepared one, else a new one.
+pub(super) fn execute(call: Call, spare: Option<Fresh>) -> Result<ScriptOutput> {
     let (tx, rx) = mpsc::channel();
     let state = Rc::new(CallState::new(
         call.limits,
@@ -274,7 +293,10 @@ pub(super) fn execute(call: Call) -> Result<ScriptOutput> {
         call.cancel,
         tx,
     ));
-    let (runtime, context) = new_context(&state)?;
+    let (runtime, context) = match spare {
+        Some(fresh) => bind(fresh, &state),
+        None => new_context(&state)?,
+    };
     let result = context.with(|ctx| {
         let _release = ReleaseOnDrop(&state);
         run_module(&ctx, &state, &rx, &call.source, Some(&call.args))
@@ -311,16 +333,17 @@ pub(super) fn check(source: &str, limits: Limits) -> Result<()> {
 }
 
 fn new_context(state: &Rc<CallState>) -> Result<(Runtime, Context)> {
-    let engine = |e: rquickjs::Error| Error::Engine {
-        message: e.to_string(),
-    };
-    let runtime = Runtime::new().map_err(engine)?;
+    Ok(bind(fresh()?, state))
+}
+
+/// Binds a call's limits and interrupt deadline to a fresh engine.
+fn bind(fresh: Fresh, state: &Rc<CallState>) -> (Runtime, Context) {
+    let Fresh { runtime, context } = fresh;
     runtime.set_memory_limit(state.limits.memory);
     runtime.set_max_stack_size(state.limits.max_stack);
     let handler_state = Rc::clone(state);
     runtime.set_interrupt_handler(Some(Box::new(move || handler_state.should_interrupt())));
-    let context = Context::custom::<Intrinsics>(&runtime).map_err(engine)?;
-    Ok((runtime, context))
+    (runtime, context)
 }
 
 /// Locks the global down, installs host functions, evaluates the module and,

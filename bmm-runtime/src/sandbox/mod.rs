@@ -322,6 +322,8 @@ impl Drop for CancelOnDrop {
 }
 
 fn worker(receiver: &Mutex<mpsc::Receiver<Job>>) {
+    // The next call's engine, built while the worker would otherwise wait.
+    let mut spare = engine::fresh().ok();
     loop {
         let job = match receiver.lock() {
             Ok(guard) => guard.recv(),
@@ -339,7 +341,8 @@ fn worker(receiver: &Mutex<mpsc::Receiver<Job>>) {
             continue;
         }
         // A panic in the engine bindings must not take the worker down with it.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine::execute(call)))
+        let fresh = spare.take();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine::execute(call, fresh)))
             .unwrap_or_else(|_| {
                 Err(Error::Engine {
                     message: "script engine panicked".into(),
@@ -347,5 +350,6 @@ fn worker(receiver: &Mutex<mpsc::Receiver<Job>>) {
             });
         let _ = reply.send(result);
         drop(_permits);
+        spare = engine::fresh().ok();
     }
 }
