@@ -5,6 +5,7 @@
 //! process exit code, so later groups (`serve`, `run`, `generate`, `deploy`)
 //! slot in as one enum variant and one module each.
 
+mod auth;
 mod run;
 mod spec;
 

@@ -17,6 +17,8 @@ use bmm_core::{CheckOptions, Format, ValidatedSpec, check_text};
 use bmm_runtime::{Host, HostConfig, SecretValue, Secrets};
 use clap::Args;
 
+use crate::auth::{Endpoint, TokenSource};
+
 /// Arguments of `bmm run`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["spec", "dir"])))]
@@ -52,6 +54,30 @@ pub(crate) struct RunArgs {
     /// Read secret values as a JSON object `{"NAME": "value"}` from standard input.
     #[arg(long)]
     secrets_stdin: bool,
+    /// Require OAuth access tokens from the built-in authorization server,
+    /// served on the same port (`local`), for a one-command setup on one machine.
+    #[arg(long, value_enum, conflicts_with = "issuer")]
+    auth: Option<AuthArg>,
+    /// In local auth mode, approve every authorization request without a consent page.
+    #[arg(long, requires = "auth")]
+    auto_approve: bool,
+    /// Require OAuth access tokens issued by this external authorization server.
+    #[arg(long, value_name = "URL", requires = "jwks_uri")]
+    issuer: Option<String>,
+    /// Where the external issuer publishes its signing keys (JWKS).
+    #[arg(long, value_name = "URL", requires = "issuer")]
+    jwks_uri: Option<String>,
+    /// The URL clients reach this server at (its resources are named from it);
+    /// default `http://ADDRESS:PORT` of the listener.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+/// Authorization modes of `bmm run --auth`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum AuthArg {
+    /// The built-in authorization server, on this server's own origin.
+    Local,
 }
 
 /// Runs `bmm run` until interrupted.
@@ -108,6 +134,41 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let router = match specs.as_slice() {
         [single] if args.spec.is_some() => host.single_router(single.spec().slug.as_str()),
         _ => host.router(),
+    };
+    let source = match (args.auth, &args.issuer, &args.jwks_uri) {
+        (Some(AuthArg::Local), _, _) => Some(TokenSource::Local {
+            auto_approve: args.auto_approve,
+        }),
+        (None, Some(issuer), Some(jwks_uri)) => Some(TokenSource::External {
+            issuer: issuer.clone(),
+            jwks_uri: jwks_uri.clone(),
+        }),
+        _ => None,
+    };
+    let router = match &source {
+        None => router,
+        Some(source) => {
+            let public = args
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{local}"));
+            let mut endpoints: Vec<Endpoint> = specs
+                .iter()
+                .map(|s| Endpoint {
+                    path: format!("/mcp/{}", s.spec().slug),
+                    name: s.spec().name.clone(),
+                })
+                .collect();
+            if let ([single], Some(_)) = (specs.as_slice(), &args.spec) {
+                endpoints.push(Endpoint {
+                    path: "/mcp".into(),
+                    name: single.spec().name.clone(),
+                });
+            }
+            let (router, issuer) = crate::auth::protect(router, &public, &endpoints, source)?;
+            println!("bmm: access tokens from issuer {issuer}");
+            router
+        }
     };
     for spec in &specs {
         let s = spec.spec();

@@ -65,6 +65,13 @@ fn routes() -> Router {
         )
         .route("/fail", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance") }))
         .route(
+            "/headers",
+            get(|headers: HeaderMap| async move {
+                let names: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+                axum::Json(json!({"names": names}))
+            }),
+        )
+        .route(
             "/echo",
             get(|headers: HeaderMap| async move {
                 let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();

@@ -6,5 +6,6 @@
 
 mod conformance;
 mod harness;
+mod oauth;
 mod python;
 mod run_dir;
