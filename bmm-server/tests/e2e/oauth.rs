@@ -239,3 +239,126 @@ fn tokens_are_bound_to_one_server_and_never_reach_upstreams() {
         assert_ne!(response.status(), 200);
     });
 }
+
+/// `@modelcontextprotocol/conformance authorization` against the built-in
+/// authorization server of `bmm run --auth local`: the suite prints an
+/// authorization URL and waits for its callback; following the URL (the local
+/// server approves without a page) answers it.
+#[test]
+fn conformance_authorization_suite_passes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let runner = Runner::start(&unit_converter(), &["--auth", "local", "--auto-approve"]);
+    let issuer = format!("http://{}", runner.addr);
+    let resource = format!("{issuer}/mcp/unit-converter");
+    let callback_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let registered: Value = runtime.block_on(async {
+        client
+            .post(format!("{issuer}/register"))
+            .json(
+                &json!({"redirect_uris": [format!("http://127.0.0.1:{callback_port}/callback")],
+                          "token_endpoint_auth_method": "none",
+                          "grant_types": ["authorization_code", "refresh_token"],
+                          "client_name": "conformance"}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+
+    let bin = workspace().join("tools/node/node_modules/.bin");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let results = tempfile::tempdir().unwrap();
+    let mut suite = Command::new(bin.join("conformance"))
+        .args([
+            "authorization",
+            "--url",
+            &issuer,
+            "--client-id",
+            &client_id,
+            "--resource",
+            &resource,
+        ])
+        .args(["--port", &callback_port.to_string(), "-o"])
+        .arg(results.path())
+        .env("PATH", path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run the conformance suite ({e}); `bash scripts/test` installs tools/node"
+            )
+        });
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for stream in [
+        Box::new(suite.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(suite.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let started = Instant::now();
+    let mut log = Vec::new();
+    let mut answered = false;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
+        if !answered && let Some(at) = line.find(&format!("{issuer}/authorize?")) {
+            let url = line[at..].split_whitespace().next().unwrap().to_owned();
+            // The suite prints the URL before its callback listener is up: retry briefly.
+            runtime.block_on(async {
+                for attempt in 0.. {
+                    match client.get(&url).send().await {
+                        Ok(_) => break,
+                        Err(e) if attempt < 50 && e.is_connect() => {
+                            tokio::time::sleep(Duration::from_millis(200)).await
+                        }
+                        Err(e) => panic!("cannot answer the authorization request: {e}"),
+                    }
+                }
+            });
+            answered = true;
+        }
+        log.push(line);
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the suite ran too long:\n{}",
+            log.join("\n")
+        );
+    }
+    let status = suite.wait().unwrap();
+    let log = log.join("\n");
+    assert!(
+        answered,
+        "the suite never printed an authorization URL:\n{log}"
+    );
+    assert!(status.success(), "conformance authorization failed:\n{log}");
+    assert!(
+        log.contains("passed") && log.contains(" 0 failed"),
+        "no results in the suite output:\n{log}"
+    );
+    println!("{log}");
+}
