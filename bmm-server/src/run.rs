@@ -19,6 +19,23 @@ use clap::Args;
 
 use crate::auth::{Endpoint, TokenSource};
 
+/// Prints a status line on standard output. A runner must keep serving when
+/// nobody reads its output (a closed pipe), so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Like `say!`, on standard error.
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// Arguments of `bmm run`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["spec", "dir"])))]
@@ -166,13 +183,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
                 });
             }
             let (router, issuer) = crate::auth::protect(router, &public, &endpoints, source)?;
-            println!("bmm: access tokens from issuer {issuer}");
+            say!("bmm: access tokens from issuer {issuer}");
             router
         }
     };
     for spec in &specs {
         let s = spec.spec();
-        println!(
+        say!(
             "bmm: serving {} v{} ({} tools) at http://{local}/mcp/{}",
             s.slug,
             s.version,
@@ -181,9 +198,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if args.spec.is_some() {
-        println!("bmm: serving at http://{local}/mcp");
+        say!("bmm: serving at http://{local}/mcp");
     }
-    println!("bmm: listening on {local}");
+    say!("bmm: listening on {local}");
     bmm_runtime::serve(listener, router, shutdown_signal())
         .await
         .context("the server stopped")?;
@@ -212,7 +229,7 @@ fn load_dir(dir: &Path, options: &CheckOptions) -> anyhow::Result<Vec<ValidatedS
             Ok(spec) => {
                 let slug = spec.spec().slug.clone();
                 if specs.iter().any(|s| s.spec().slug == slug) {
-                    eprintln!(
+                    warn!(
                         "bmm: skipping {}: slug {slug} is already served",
                         file.display()
                     );
@@ -220,7 +237,7 @@ fn load_dir(dir: &Path, options: &CheckOptions) -> anyhow::Result<Vec<ValidatedS
                     specs.push(spec);
                 }
             }
-            Err(error) => eprintln!("bmm: skipping {error:#}"),
+            Err(error) => warn!("bmm: skipping {error:#}"),
         }
     }
     if specs.is_empty() {
@@ -275,5 +292,5 @@ async fn shutdown_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
-    println!("bmm: shutting down");
+    say!("bmm: shutting down");
 }

@@ -32,11 +32,13 @@ fn serves_every_valid_spec_of_a_folder_and_skips_the_rest() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    // Read all of stderr, as a supervisor would; look for the report at its end.
     let skipped = std::thread::spawn(move || {
-        BufReader::new(stderr)
+        let lines: Vec<String> = BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-            .find(|l| l.contains("skipping"))
+            .collect();
+        lines.into_iter().find(|l| l.contains("skipping"))
     });
     let mut served = Vec::new();
     let mut addr = None;
@@ -111,4 +113,34 @@ fn a_folder_without_a_valid_spec_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("holds no valid spec"), "{stderr}");
+}
+
+#[test]
+fn a_closed_output_pipe_does_not_stop_the_runner() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = workspace().join("examples/specs");
+    std::fs::copy(specs.join("unit-converter.json"), dir.path().join("a.json")).unwrap();
+    std::fs::copy(
+        specs.join("invalid/poisoned.json"),
+        dir.path().join("b.json"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bmm"))
+        .args(["run", "--dir", dir.path().to_str().unwrap(), "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads standard error: the report of the skipped spec meets a closed pipe.
+    drop(child.stderr.take());
+    let started = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("bmm: listening on "));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        started,
+        "bmm run stopped when its standard error was closed"
+    );
 }
