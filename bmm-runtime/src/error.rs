@@ -189,6 +189,20 @@ pub enum Error {
         body: String,
     },
 
+    /// No tool of this name is served.
+    #[error("unknown tool {name:?}")]
+    UnknownTool {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A tool's arguments do not match its input schema.
+    #[error("invalid arguments: {problems}")]
+    InvalidArguments {
+        /// Every violation, each naming its field.
+        problems: String,
+    },
+
     /// An upstream's answer could not be shaped as the tool asks.
     #[error("cannot shape the upstream response: {reason}")]
     Response {

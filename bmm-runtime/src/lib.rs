@@ -132,7 +132,9 @@ pub mod mcp;
 pub mod sandbox;
 pub mod secret;
 
-pub use egress::{EgressClient, EgressPolicy, EgressRequest, EgressResponse, HostPattern};
+pub use egress::{
+    EgressClient, EgressPolicy, EgressRequest, EgressResponse, HostPattern, OfflineResponder,
+};
 pub use error::{Error, Result};
 pub use host::{Deployed, Host, HostConfig, serve};
 pub use mcp::{ServeOptions, SpecServer};

@@ -252,25 +252,50 @@ impl SpecServer {
                 Vec::new(),
             ));
         };
-        let (value, logs) = match &entry.runner {
+        let (value, logs) = self.run(entry, &args).await;
+        let result = match value {
+            Ok(value) => shape_result(value, entry.output.as_ref()),
+            Err(error) => tool_error(error.to_string()),
+        };
+        Ok((result, logs))
+    }
+}
+
+impl SpecServer {
+    /// Runs one tool's executor on `args` and returns what it produced, as a
+    /// typed result rather than an MCP one, with the lines it logged.
+    ///
+    /// Arguments are checked against the input schema first. Unlike
+    /// [`SpecServer::call`], this does not take one of the server's call
+    /// slots; it is meant for checks such as a generator's dry run, not for
+    /// serving traffic.
+    pub async fn execute(&self, name: &str, args: &Value) -> (Result<Value>, Vec<String>) {
+        let Some(entry) = self.inner.entries.get(name) else {
+            let name = name.to_owned();
+            return (Err(Error::UnknownTool { name }), Vec::new());
+        };
+        if let Some(problems) = argument_errors(&entry.input, args) {
+            return (Err(Error::InvalidArguments { problems }), Vec::new());
+        }
+        self.run(entry, args).await
+    }
+
+    async fn run(&self, entry: &Entry, args: &Value) -> (Result<Value>, Vec<String>) {
+        let served = &self.inner;
+        match &entry.runner {
             Runner::Script(script) => match served
                 .sandbox
-                .call(&served.gate, script, &args, &served.script_env)
+                .call(&served.gate, script, args, &served.script_env)
                 .await
             {
                 Ok(out) => (Ok(out.value), out.logs),
                 Err(error) => (Err(error), Vec::new()),
             },
             Runner::Http(http) => (
-                http.call(&args, &served.egress, &served.secrets).await,
+                http.call(args, &served.egress, &served.secrets).await,
                 Vec::new(),
             ),
-        };
-        let result = match value {
-            Ok(value) => shape_result(value, entry.output.as_ref()),
-            Err(error) => tool_error(error.to_string()),
-        };
-        Ok((result, logs))
+        }
     }
 }
 

@@ -269,11 +269,36 @@ pub struct EgressResponse {
     pub body: Vec<u8>,
 }
 
+/// Answers requests without a network, for dry runs: see [`EgressClient::offline`].
+pub trait OfflineResponder: Send + Sync + 'static {
+    /// The response to `request`, which has already passed the allowlist check.
+    fn respond(&self, request: &EgressRequest) -> EgressResponse;
+}
+
+impl<F> OfflineResponder for F
+where
+    F: Fn(&EgressRequest) -> EgressResponse + Send + Sync + 'static,
+{
+    fn respond(&self, request: &EgressRequest) -> EgressResponse {
+        self(request)
+    }
+}
+
 /// A reqwest client bound to an [`EgressPolicy`]. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EgressClient {
     policy: Arc<EgressPolicy>,
     client: reqwest::Client,
+    offline: Option<Arc<dyn OfflineResponder>>,
+}
+
+impl fmt::Debug for EgressClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EgressClient")
+            .field("policy", &self.policy)
+            .field("offline", &self.offline.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl EgressClient {
@@ -293,7 +318,23 @@ impl EgressClient {
             .map_err(|e| Error::InvalidConfig {
                 reason: format!("HTTP client: {e}"),
             })?;
-        Ok(Self { policy, client })
+        Ok(Self {
+            policy,
+            client,
+            offline: None,
+        })
+    }
+
+    /// A client that never touches the network: every request that passes
+    /// the policy's URL checks (scheme, allowlist, IP literals, size) is
+    /// answered by `responder`. Host names are not resolved, so the
+    /// address checks that happen at connect time do not apply.
+    ///
+    /// This is what a dry run uses to exercise tools before they are served.
+    pub fn offline(policy: EgressPolicy, responder: Arc<dyn OfflineResponder>) -> Result<Self> {
+        let mut client = Self::new(policy)?;
+        client.offline = Some(responder);
+        Ok(client)
     }
 
     /// The policy this client enforces.
@@ -317,6 +358,7 @@ impl EgressClient {
         Self {
             policy: Arc::new(policy),
             client: self.client.clone(),
+            offline: self.offline.clone(),
         }
     }
 
@@ -344,6 +386,21 @@ impl EgressClient {
         let mut redirects = 0;
         loop {
             self.policy.check_url(&url)?;
+            if let Some(responder) = &self.offline {
+                let request = EgressRequest {
+                    method,
+                    url,
+                    headers,
+                    body,
+                };
+                let response = responder.respond(&request);
+                if response.body.len() > self.policy.max_response_bytes {
+                    return Err(Error::ResponseTooLarge {
+                        limit: self.policy.max_response_bytes,
+                    });
+                }
+                return Ok(response);
+            }
             let host = url.host_str().unwrap_or_default().to_owned();
             let mut builder = self
                 .client
