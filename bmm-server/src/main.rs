@@ -6,6 +6,7 @@
 //! slot in as one enum variant and one module each.
 
 mod auth;
+mod generate;
 mod run;
 mod spec;
 
@@ -28,6 +29,9 @@ enum Command {
     Spec(spec::SpecCommand),
     /// Serve one spec, or every spec in a folder, as MCP servers over Streamable HTTP.
     Run(run::RunArgs),
+    /// Draft a spec from a sentence (Claude, or the offline mock) or import an
+    /// OpenAPI document; check it and write a deploy bundle.
+    Generate(generate::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Spec(command) => spec::run(command),
         Command::Run(args) => run::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -207,7 +207,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load(file: &Path, options: &CheckOptions) -> anyhow::Result<ValidatedSpec> {
+pub(crate) fn load(file: &Path, options: &CheckOptions) -> anyhow::Result<ValidatedSpec> {
     let text = crate::spec::read_limited(file)?;
     let format = Format::from_path(file).unwrap_or_else(|| Format::sniff(&text));
     check_text(&text, format, options)
