@@ -280,14 +280,20 @@ impl Generator {
             );
             let mut draft = self.provider.draft(&conversation).await?;
             usage.push(draft.usage);
+            let u = draft.usage;
             say(
                 BuildStep::Generate,
                 Level::Info,
-                format!(
-                    "answer received ({} input, {} output tokens)",
-                    draft.usage.input_tokens + draft.usage.cache_read_input_tokens,
-                    draft.usage.output_tokens
-                ),
+                if u == Usage::default() {
+                    "draft received".to_owned()
+                } else {
+                    format!(
+                        "answer received ({} input tokens, {} of them from the cache; {} output tokens)",
+                        u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens,
+                        u.cache_read_input_tokens,
+                        u.output_tokens
+                    )
+                },
             );
             impose(&mut draft.spec, &conversation.request);
             say(

@@ -185,8 +185,8 @@ fn check_out_dir(out: &Path, force: bool) -> anyhow::Result<()> {
     if !out.is_dir() {
         bail!("--out {} exists and is not a folder", out.display());
     }
-    let mut entries = std::fs::read_dir(out)
-        .with_context(|| format!("cannot read {}", out.display()))?;
+    let mut entries =
+        std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?;
     if entries.next().is_some() {
         bail!(
             "--out {} is not empty; choose another folder or add --force to replace its bundle",
@@ -203,7 +203,9 @@ fn provider(args: &GenerateArgs) -> anyhow::Result<Arc<dyn SpecGenerator>> {
     let has_key = std::env::var("ANTHROPIC_API_KEY").is_ok_and(|k| !k.trim().is_empty());
     if !has_key {
         if args.model.is_some() {
-            bail!("--model needs ANTHROPIC_API_KEY (it is not set); or drop --model to use the mock");
+            bail!(
+                "--model needs ANTHROPIC_API_KEY (it is not set); or drop --model to use the mock"
+            );
         }
         eprintln!(
             "bmm: ANTHROPIC_API_KEY is not set; using the offline mock generator \
@@ -227,7 +229,9 @@ async fn draft(args: &GenerateArgs, options: GeneratorOptions) -> anyhow::Result
     request.name = args.name.clone();
     request.slug = args.slug.clone().map(Slug::new).transpose()?;
     let generator = Generator::new(provider(args)?, options)?;
-    let generated = generator.generate(request, &|p: Progress| progress(&p)).await?;
+    let generated = generator
+        .generate(request, &|p: Progress| progress(&p))
+        .await?;
     Ok(generated.into())
 }
 
@@ -337,7 +341,9 @@ fn print_summary(outcome: &Outcome, out: &Path, files: &[String]) {
         }
     );
     if outcome.mock {
-        println!("note: the offline mock generator drafted this; set ANTHROPIC_API_KEY to ask Claude");
+        println!(
+            "note: the offline mock generator drafted this; set ANTHROPIC_API_KEY to ask Claude"
+        );
     }
     println!("\nTools:");
     for tool in &outcome.preview.tools {
@@ -353,7 +359,11 @@ fn print_summary(outcome: &Outcome, out: &Path, files: &[String]) {
                 .as_deref()
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
-            println!("  {}: {}{how}", secret.name, first_line(&secret.description));
+            println!(
+                "  {}: {}{how}",
+                secret.name,
+                first_line(&secret.description)
+            );
         }
     }
     if let Some(changes) = &outcome.changes {

@@ -55,15 +55,28 @@ fn without_a_key_the_mock_drafts_a_bundle_and_says_so() {
         assert!(out_dir.join(file).is_file(), "{file} missing");
     }
     // The bundle's spec is one `bmm run` accepts.
-    let check = bmm(&["spec", "validate", out_dir.join("server.json").to_str().unwrap()]);
+    let check = bmm(&[
+        "spec",
+        "validate",
+        out_dir.join("server.json").to_str().unwrap(),
+    ]);
     ok(&check);
 
     // A second run into the same folder is refused, then allowed with --force.
     let again = bmm(&["generate", "--prompt", "convert units", "--out", out_arg]);
     assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("--force"),
+        "{}",
+        text(&again.stderr)
+    );
     ok(&bmm(&[
-        "generate", "--prompt", "convert units", "--out", out_arg, "--force",
+        "generate",
+        "--prompt",
+        "convert units",
+        "--out",
+        out_arg,
+        "--force",
     ]));
 }
 
@@ -105,7 +118,10 @@ fn json_output_carries_the_preview_and_iteration_lists_changes() {
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["slug"], "word-tools");
     assert_eq!(summary["version"], "1.1.0");
-    assert_eq!(summary["changes"]["added"], serde_json::json!(["reverse_text"]));
+    assert_eq!(
+        summary["changes"]["added"],
+        serde_json::json!(["reverse_text"])
+    );
 }
 
 #[test]
@@ -138,10 +154,26 @@ fn bad_requests_fail_with_a_clear_message() {
     let out_arg = dir.path().join("x");
     let out_arg = out_arg.to_str().unwrap();
     let cases: [(&[&str], &str); 4] = [
-        (&["generate", "--prompt", "  ", "--out", out_arg], "prompt is empty"),
-        (&["generate", "--prompt", "x", "--slug", "Bad Slug", "--out", out_arg], "--slug"),
-        (&["generate", "--openapi", "missing.yaml", "--out", out_arg], "missing.yaml"),
-        (&["generate", "--prompt", "x", "--model", "claude-x", "--out", out_arg], "ANTHROPIC_API_KEY"),
+        (
+            &["generate", "--prompt", "  ", "--out", out_arg],
+            "prompt is empty",
+        ),
+        (
+            &[
+                "generate", "--prompt", "x", "--slug", "Bad Slug", "--out", out_arg,
+            ],
+            "--slug",
+        ),
+        (
+            &["generate", "--openapi", "missing.yaml", "--out", out_arg],
+            "missing.yaml",
+        ),
+        (
+            &[
+                "generate", "--prompt", "x", "--model", "claude-x", "--out", out_arg,
+            ],
+            "ANTHROPIC_API_KEY",
+        ),
     ];
     for (args, expected) in cases {
         let out = bmm(args);
@@ -149,5 +181,8 @@ fn bad_requests_fail_with_a_clear_message() {
         let stderr = text(&out.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-    assert!(!Path::new(out_arg).exists(), "a failed run wrote its output folder");
+    assert!(
+        !Path::new(out_arg).exists(),
+        "a failed run wrote its output folder"
+    );
 }
