@@ -227,7 +227,7 @@ async fn draft(args: &GenerateArgs, options: GeneratorOptions) -> anyhow::Result
     request.name = args.name.clone();
     request.slug = args.slug.clone().map(Slug::new).transpose()?;
     let generator = Generator::new(provider(args)?, options)?;
-    let generated = generator.generate(request, &progress).await?;
+    let generated = generator.generate(request, &|p: Progress| progress(&p)).await?;
     Ok(generated.into())
 }
 
