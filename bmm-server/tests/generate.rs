@@ -128,7 +128,7 @@ fn an_openapi_document_becomes_a_bundle() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["list_pets", "create_pets", "show_pet_by_id"]);
+    assert_eq!(names, ["listPets", "createPets", "showPetById"]);
     assert!(out_dir.join("server.json").is_file());
 }
 
