@@ -688,8 +688,9 @@ fn the_ejected_project_builds_and_serves_its_tools_over_mcp() {
     fs::copy(workspace.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
 
     // The shared target directory: dependencies already built are reused.
+    // A relative target directory is taken from the workspace root, where cargo is run.
     let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace.join("target"), PathBuf::from);
+        .map_or_else(|| workspace.join("target"), |dir| workspace.join(dir));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
     let build = Command::new(cargo)
