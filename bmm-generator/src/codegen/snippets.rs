@@ -242,11 +242,12 @@ fn one_command(mut text: String) -> String {
     text
 }
 
-/// Parses `raw` as the URL of an MCP endpoint.
+/// Parses `raw` as the URL of an MCP endpoint. Errors do not repeat the
+/// URL, which may hold credentials.
 pub(crate) fn check_url(raw: &str) -> Result<Url> {
     let invalid = |reason: &str| CodegenError::InvalidOption {
         what: "server URL",
-        reason: format!("{raw:?}: {reason}"),
+        reason: reason.to_owned(),
     };
     let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {

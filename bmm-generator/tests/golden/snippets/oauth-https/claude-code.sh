@@ -1,0 +1,1 @@
+claude mcp add --transport http weather https://weather.example.com/mcp
