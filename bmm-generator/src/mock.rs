@@ -160,13 +160,12 @@ fn iterate(mut spec: Value, prompt: &str) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    if (lower.contains("remove") || lower.contains("delete")) && names.len() > 1 {
-        if let Some(victim) = names.iter().find(|n| lower.contains(n.as_str())) {
-            if let Some(tools) = spec["tools"].as_array_mut() {
-                tools.retain(|t| t["name"].as_str() != Some(victim.as_str()));
-            }
-            return spec;
+    let removing = (lower.contains("remove") || lower.contains("delete")) && names.len() > 1;
+    if removing && let Some(victim) = names.iter().find(|n| lower.contains(n.as_str())) {
+        if let Some(tools) = spec["tools"].as_array_mut() {
+            tools.retain(|t| t["name"].as_str() != Some(victim.as_str()));
         }
+        return spec;
     }
     let entries = catalogue();
     let missing = |e: &&Entry| {
@@ -200,15 +199,15 @@ fn add(spec: &mut Value, entry: &Entry) {
             spec[list] = json!([]);
         }
     }
-    if let (Some(host), Some(egress)) = (entry.egress, spec["egress"].as_array_mut()) {
-        if !egress.iter().any(|h| h == host) {
-            egress.push(json!(host));
-        }
+    if let (Some(host), Some(egress)) = (entry.egress, spec["egress"].as_array_mut())
+        && !egress.iter().any(|h| h == host)
+    {
+        egress.push(json!(host));
     }
-    if let (Some(secret), Some(secrets)) = (&entry.secret, spec["secrets"].as_array_mut()) {
-        if !secrets.iter().any(|s| s["name"] == secret["name"]) {
-            secrets.push(secret.clone());
-        }
+    if let (Some(secret), Some(secrets)) = (&entry.secret, spec["secrets"].as_array_mut())
+        && !secrets.iter().any(|s| s["name"] == secret["name"])
+    {
+        secrets.push(secret.clone());
     }
     if let Some(tools) = spec["tools"].as_array_mut() {
         tools.push((entry.tool)());
