@@ -68,21 +68,39 @@ pub struct Rejection {
     pub unparseable: bool,
 }
 
-/// Checks drafts; holds the sandbox the dry run uses.
+/// Checks drafts; holds the sandbox and the offline network the dry run uses.
+///
+/// Dry runs on one checker run one at a time (they take a few
+/// milliseconds); give concurrent builds a checker each to overlap them.
 #[derive(Debug)]
 pub struct Checker {
     options: CheckOptions,
     sandbox: Sandbox,
+    /// The offline egress client every dry run derives its own from; building
+    /// a client (TLS roots and all) costs more than the rest of a dry run.
+    base: EgressClient,
+    /// Requests answered during the current dry-run call.
+    requests: Arc<AtomicUsize>,
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl Checker {
-    /// A checker with its own small sandbox pool.
+    /// A checker with its own small sandbox pool. Call it inside a tokio
+    /// runtime (the sandbox's workers hand results back through it).
     pub fn new(options: CheckOptions) -> Result<Self, bmm_runtime::Error> {
         let sandbox = Sandbox::new(SandboxConfig {
             workers: 2,
             ..SandboxConfig::default()
         })?;
-        Ok(Self { options, sandbox })
+        let requests = Arc::new(AtomicUsize::new(0));
+        let base = offline_egress(&options, Arc::clone(&requests))?;
+        Ok(Self {
+            options,
+            sandbox,
+            base,
+            requests,
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The options in use.
@@ -135,8 +153,9 @@ impl Checker {
     /// Runs every tool of `spec` once, offline. See the module docs.
     pub async fn dry_run(&self, spec: &ValidatedSpec) -> DryRun {
         let mut outcome = DryRun::default();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let server = match self.offline_server(spec, &requests) {
+        let _turn = self.one_at_a_time.lock().await;
+        let requests = &self.requests;
+        let server = match self.offline_server(spec) {
             Ok(server) => server,
             Err(error) => {
                 outcome
@@ -173,29 +192,7 @@ impl Checker {
         outcome
     }
 
-    fn offline_server(
-        &self,
-        spec: &ValidatedSpec,
-        requests: &Arc<AtomicUsize>,
-    ) -> Result<SpecServer, bmm_runtime::Error> {
-        let mut policy = EgressPolicy::deny_all();
-        policy.https_only = !self.options.allow_http;
-        let counter = Arc::clone(requests);
-        let responder = move |request: &EgressRequest| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            EgressResponse {
-                status: StatusCode::OK,
-                url: request.url.clone(),
-                headers,
-                body: b"{}".to_vec(),
-            }
-        };
-        let base = EgressClient::offline(policy, Arc::new(responder))?;
+    fn offline_server(&self, spec: &ValidatedSpec) -> Result<SpecServer, bmm_runtime::Error> {
         let secrets: Secrets = spec
             .spec()
             .secrets
@@ -211,8 +208,33 @@ impl Checker {
             https_only: !self.options.allow_http,
             ..ServeOptions::default()
         };
-        SpecServer::with_egress(spec, secrets, self.sandbox.clone(), &base, &options)
+        SpecServer::with_egress(spec, secrets, self.sandbox.clone(), &self.base, &options)
     }
+}
+
+/// An egress client that answers every allowed request with `200 {}`,
+/// counting them in `requests`.
+fn offline_egress(
+    options: &CheckOptions,
+    requests: Arc<AtomicUsize>,
+) -> Result<EgressClient, bmm_runtime::Error> {
+    let mut policy = EgressPolicy::deny_all();
+    policy.https_only = !options.allow_http;
+    let responder = move |request: &EgressRequest| {
+        requests.fetch_add(1, Ordering::SeqCst);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        EgressResponse {
+            status: StatusCode::OK,
+            url: request.url.clone(),
+            headers,
+            body: b"{}".to_vec(),
+        }
+    };
+    EgressClient::offline(policy, Arc::new(responder))
 }
 
 /// What a dry run found.
