@@ -3,7 +3,9 @@
 //! small inline documents: every spec it returns passes the core's checks.
 
 use bmm_core::{CheckOptions, HttpImplementation, Implementation, ServerSpec, ToolSpec};
-use bmm_generator::openapi::{ImportError, ImportOptions, ImportWarning, Imported, import};
+use bmm_generator::openapi::{
+    ImportError, ImportOptions, ImportWarning, Imported, OpenApiVersion, import,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -74,6 +76,7 @@ fn depth(value: &Value) -> usize {
 fn petstore_becomes_three_tools() {
     let out = imported(&fixture("petstore.yaml"), &ImportOptions::default());
     let spec = &out.spec;
+    assert_eq!(out.version, OpenApiVersion::V3_0);
     assert_eq!(names(spec), ["listPets", "createPets", "showPetById"]);
     assert_eq!(spec.name, "Swagger Petstore");
     assert_eq!(spec.slug.as_str(), "swagger-petstore");
@@ -186,6 +189,7 @@ fn open_meteo_forecast_3_1() {
         &ImportOptions::default(),
     );
     let spec = &out.spec;
+    assert_eq!(out.version, OpenApiVersion::V3_1);
     assert_eq!(names(spec), ["get_v1_forecast"]);
     // The path's own server wins over none at the top.
     assert_eq!(spec.egress, ["api.open-meteo.com"]);

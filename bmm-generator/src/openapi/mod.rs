@@ -186,6 +186,8 @@ pub struct Imported {
     pub spec: ServerSpec,
     /// Non-fatal findings, in document order.
     pub warnings: Vec<ImportWarning>,
+    /// The OpenAPI version of the document.
+    pub version: OpenApiVersion,
 }
 
 /// Why a document could not be imported.
@@ -479,7 +481,13 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, ImportErr
         }
         let spec = assemble(&server, &built);
         let report = match spec.check(&check_options) {
-            Ok(_) => return Ok(Imported { spec, warnings }),
+            Ok(_) => {
+                return Ok(Imported {
+                    spec,
+                    warnings,
+                    version,
+                });
+            }
             Err(report) => report,
         };
         let mut rejected: BTreeMap<usize, String> = BTreeMap::new();
