@@ -657,6 +657,35 @@ fn document_text_is_sanitised_to_pass_the_checks() {
 }
 
 #[test]
+fn a_tool_that_still_fails_the_checks_is_left_out() {
+    // An enumerated value with a hidden character is a constraint the importer
+    // will not rewrite: that tool is rejected, the others are kept.
+    let mut hidden = get("hidden");
+    hidden["parameters"] = json!([{"name": "mode", "in": "query",
+        "schema": {"type": "string", "enum": ["fast", "sl\u{200B}ow"], "examples": ["\u{202E}x"]}}]);
+    let mut annotated = get("annotated");
+    annotated["parameters"] = json!([{"name": "q", "in": "query",
+        "schema": {"type": "string", "default": "\u{200B}", "examples": ["\u{200B}"]}}]);
+    let paths = json!({"/hidden": {"get": hidden}, "/annotated": {"get": annotated},
+        "/fine": {"get": get("fine")}, "/gone": {"$ref": "other.yaml#/paths/gone"}});
+    let out = imported(
+        &document(paths, json!({}), json!({})),
+        &ImportOptions::default(),
+    );
+    assert_eq!(names(&out.spec), ["annotated", "fine"]);
+    // Annotations that would fail the checks are left out instead.
+    assert_eq!(
+        schema(tool(&out.spec, "annotated"))["properties"]["q"],
+        json!({"type": "string"})
+    );
+    assert!(out.warnings.iter().any(|w| matches!(w,
+        ImportWarning::ToolRejected { tool, reason } if tool == "hidden" && reason.contains("hidden character"))),
+        "{:?}", out.warnings);
+    assert!(out.warnings.iter().any(|w| matches!(w,
+        ImportWarning::OperationSkipped { operation, .. } if operation == "/gone")));
+}
+
+#[test]
 fn bad_inputs_are_typed_errors() {
     let err = |text: &str, options: &ImportOptions| match import(text, options) {
         Ok(out) => panic!("imported {text:.60}: {:?}", names(&out.spec)),

@@ -649,8 +649,15 @@ fn routes<'a>(
     let mut all = Vec::new();
     if let Some(Value::Object(paths)) = document.get("paths") {
         for (path, item) in paths {
-            let Ok(item) = document::deref(document, item) else {
-                continue;
+            let item = match document::deref(document, item) {
+                Ok(item) => item,
+                Err(problem) => {
+                    warnings.push(ImportWarning::OperationSkipped {
+                        operation: path.clone(),
+                        reason: format!("the path item cannot be read: {problem}"),
+                    });
+                    continue;
+                }
             };
             let Value::Object(methods) = item else {
                 continue;

@@ -313,11 +313,17 @@ impl<'a> Converter<'a> {
                 };
                 if !fits {
                     self.notes.truncated = true;
+                } else if matches!(key, "default" | "examples") && !acceptable(value) {
+                    // Annotations only: left out rather than cleaned, as a changed
+                    // example would be a wrong one.
+                    self.notes.sanitized = true;
                 } else if shaped {
                     out.insert(key.to_owned(), value.clone());
                 }
             } else if key == "example" && v30 {
-                if depth(value) + 1 < budget {
+                if !acceptable(value) {
+                    self.notes.sanitized = true;
+                } else if depth(value) + 1 < budget {
                     out.entry("examples")
                         .or_insert_with(|| Value::Array(vec![value.clone()]));
                 } else {
@@ -342,6 +348,13 @@ impl<'a> Converter<'a> {
         }
         out
     }
+}
+
+/// Whether every string and key in `value` passes the core's text checks.
+fn acceptable(value: &Value) -> bool {
+    let mut out = Vec::new();
+    bmm_core::checks::check_json_text(value, &bmm_core::JsonPath::root(), &mut out);
+    !out.iter().any(|d| d.severity == bmm_core::Severity::Error)
 }
 
 /// Makes a 3.0 `nullable` schema accept `null`.
