@@ -315,10 +315,19 @@ fn filters_by_tag_and_operation() {
             .exclude_operation("noSuchOperation"),
     );
     assert_eq!(names(&out.spec), ["findPets", "addPet", "find_pet_by_id"]);
-    assert!(out.warnings.contains(&ImportWarning::FilterUnmatched {
+    let unmatched = ImportWarning::FilterUnmatched {
         filter: "exclude operation",
-        value: "noSuchOperation".to_owned()
-    }));
+        value: "noSuchOperation".to_owned(),
+    };
+    assert!(out.warnings.contains(&unmatched));
+    assert_eq!(
+        serde_json::to_value(&unmatched).unwrap(),
+        json!({"kind": "filter_unmatched", "filter": "exclude operation", "value": "noSuchOperation"})
+    );
+    assert_eq!(
+        unmatched.to_string(),
+        "exclude operation `noSuchOperation` matches no operation"
+    );
 
     let petstore = fixture("petstore.yaml");
     let out = imported(

@@ -70,6 +70,7 @@ use std::fmt;
 use bmm_core::path::PathSegment;
 use bmm_core::spec::{MAX_DESCRIPTION_CHARS, MAX_TOOLS};
 use bmm_core::{CheckOptions, Report, SecretName, SecretSpec, ServerSpec, Slug};
+use serde::Serialize;
 use serde_json::Value;
 
 pub use document::{MAX_OPENAPI_BYTES, OpenApiVersion};
@@ -282,7 +283,11 @@ fn tag_list(tags: &[(String, usize)]) -> String {
 }
 
 /// Something left out or changed while importing; none of these stops it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialized with a `kind` tag (`{"kind": "operation_skipped", "operation":
+/// …, "reason": …}`) for clients that show them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ImportWarning {
     /// An operation was not imported.
