@@ -694,6 +694,8 @@ fn routes<'a>(
             }
             any
         };
+        // `|`, not `||`: every filter value is tried, so that one matching
+        // nothing can be reported.
         let included = !include
             | hit("include tag", &options.include_tags, true)
             | hit("include operation", &options.include_operations, false);
