@@ -70,6 +70,7 @@ use std::fmt;
 use bmm_core::path::PathSegment;
 use bmm_core::spec::{MAX_DESCRIPTION_CHARS, MAX_TOOLS};
 use bmm_core::{CheckOptions, Report, SecretName, SecretSpec, ServerSpec, Slug};
+use serde::Serialize;
 use serde_json::Value;
 
 pub use document::{MAX_OPENAPI_BYTES, OpenApiVersion};
@@ -186,6 +187,8 @@ pub struct Imported {
     pub spec: ServerSpec,
     /// Non-fatal findings, in document order.
     pub warnings: Vec<ImportWarning>,
+    /// The OpenAPI version of the document.
+    pub version: OpenApiVersion,
 }
 
 /// Why a document could not be imported.
@@ -280,7 +283,11 @@ fn tag_list(tags: &[(String, usize)]) -> String {
 }
 
 /// Something left out or changed while importing; none of these stops it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialized with a `kind` tag (`{"kind": "operation_skipped", "operation":
+/// …, "reason": …}`) for clients that show them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ImportWarning {
     /// An operation was not imported.
@@ -479,7 +486,13 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, ImportErr
         }
         let spec = assemble(&server, &built);
         let report = match spec.check(&check_options) {
-            Ok(_) => return Ok(Imported { spec, warnings }),
+            Ok(_) => {
+                return Ok(Imported {
+                    spec,
+                    warnings,
+                    version,
+                });
+            }
             Err(report) => report,
         };
         let mut rejected: BTreeMap<usize, String> = BTreeMap::new();
@@ -641,8 +654,15 @@ fn routes<'a>(
     let mut all = Vec::new();
     if let Some(Value::Object(paths)) = document.get("paths") {
         for (path, item) in paths {
-            let Ok(item) = document::deref(document, item) else {
-                continue;
+            let item = match document::deref(document, item) {
+                Ok(item) => item,
+                Err(problem) => {
+                    warnings.push(ImportWarning::OperationSkipped {
+                        operation: path.clone(),
+                        reason: format!("the path item cannot be read: {problem}"),
+                    });
+                    continue;
+                }
             };
             let Value::Object(methods) = item else {
                 continue;
@@ -674,6 +694,8 @@ fn routes<'a>(
             }
             any
         };
+        // `|`, not `||`: every filter value is tried, so that one matching
+        // nothing can be reported.
         let included = !include
             | hit("include tag", &options.include_tags, true)
             | hit("include operation", &options.include_operations, false);

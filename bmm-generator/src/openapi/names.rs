@@ -185,12 +185,17 @@ pub(crate) fn clean_text(text: &str, max: usize) -> (Option<String>, bool) {
     (Some(out), changed)
 }
 
-/// `text` split after each `.`, `!`, `?` or line break, keeping the separators.
+/// `text` split into sentences: after a `.`, `!` or `?` followed by
+/// whitespace, and after each line break; separators are kept.
 fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
-    for (i, c) in text.char_indices() {
-        if matches!(c, '.' | '!' | '?' | '\n') {
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        let boundary =
+            c == '\n' || (matches!(c, '.' | '!' | '?') && next.is_none_or(char::is_whitespace));
+        if boundary {
             let end = i + c.len_utf8();
             out.push(&text[start..end]);
             start = end;

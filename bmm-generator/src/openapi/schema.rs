@@ -231,6 +231,7 @@ impl<'a> Converter<'a> {
                     Value::Object(items) if SCHEMA_MAP.contains(&key) => {
                         let converted = items
                             .iter()
+                            .filter(|(name, _)| key != "patternProperties" || is_regex(name))
                             .map(|(name, item)| (name.clone(), self.convert(item, budget - 2)))
                             .collect();
                         out.insert(key.to_owned(), Value::Object(converted));
@@ -302,8 +303,14 @@ impl<'a> Converter<'a> {
                     out.insert(key.to_owned(), value.clone());
                 }
             } else if STRINGS.contains(&key) {
-                if value.is_string() {
-                    out.insert(key.to_owned(), value.clone());
+                match value.as_str() {
+                    Some(pattern) if key == "pattern" && !is_regex(pattern) => {
+                        self.notes.truncated = true;
+                    }
+                    Some(_) => {
+                        out.insert(key.to_owned(), value.clone());
+                    }
+                    None => {}
                 }
             } else if VALUES.contains(&key) {
                 let fits = depth(value) < budget;
@@ -313,11 +320,17 @@ impl<'a> Converter<'a> {
                 };
                 if !fits {
                     self.notes.truncated = true;
+                } else if matches!(key, "default" | "examples") && !acceptable(value) {
+                    // Annotations only: left out rather than cleaned, as a changed
+                    // example would be a wrong one.
+                    self.notes.sanitized = true;
                 } else if shaped {
                     out.insert(key.to_owned(), value.clone());
                 }
             } else if key == "example" && v30 {
-                if depth(value) + 1 < budget {
+                if !acceptable(value) {
+                    self.notes.sanitized = true;
+                } else if depth(value) + 1 < budget {
                     out.entry("examples")
                         .or_insert_with(|| Value::Array(vec![value.clone()]));
                 } else {
@@ -342,6 +355,23 @@ impl<'a> Converter<'a> {
         }
         out
     }
+}
+
+/// Whether `pattern` is a regular expression the core's JSON Schema
+/// validator accepts.
+fn is_regex(pattern: &str) -> bool {
+    let schema = serde_json::json!({ "pattern": pattern });
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&schema)
+        .is_ok()
+}
+
+/// Whether every string and key in `value` passes the core's text checks.
+fn acceptable(value: &Value) -> bool {
+    let mut out = Vec::new();
+    bmm_core::checks::check_json_text(value, &bmm_core::JsonPath::root(), &mut out);
+    !out.iter().any(|d| d.severity == bmm_core::Severity::Error)
 }
 
 /// Makes a 3.0 `nullable` schema accept `null`.
@@ -406,6 +436,22 @@ mod tests {
     }
 
     #[test]
+    fn drops_patterns_the_validator_refuses() {
+        let doc = json!({});
+        let mut cx = Converter::new(&doc, OpenApiVersion::V3_1);
+        let out = cx.convert(
+            &json!({"type": "string", "pattern": "([", "patternProperties": {"^a": {}, "[": {}}}),
+            30,
+        );
+        assert_eq!(
+            out,
+            json!({"type": "string", "patternProperties": {"^a": {}}})
+        );
+        let out = cx.convert(&json!({"pattern": "^[a-z]+$"}), 30);
+        assert_eq!(out, json!({"pattern": "^[a-z]+$"}));
+    }
+
+    #[test]
     fn cuts_cycles_and_respects_the_budget() {
         let doc = json!({"components": {"schemas": {"Node": {"type": "object", "properties": {
             "value": {"type": "string"},
@@ -420,6 +466,103 @@ mod tests {
         for budget in 1..8 {
             let out = cx.convert(&json!({"$ref": "#/components/schemas/Node"}), budget);
             assert!(depth(&out) <= budget, "{budget}: {out}");
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value, json};
+
+        use super::super::*;
+
+        const KEYS: [&str; 24] = [
+            "type",
+            "properties",
+            "items",
+            "allOf",
+            "anyOf",
+            "oneOf",
+            "not",
+            "enum",
+            "const",
+            "required",
+            "minimum",
+            "exclusiveMinimum",
+            "maxLength",
+            "pattern",
+            "nullable",
+            "example",
+            "examples",
+            "default",
+            "description",
+            "additionalProperties",
+            "$ref",
+            "prefixItems",
+            "format",
+            "x-ext",
+        ];
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i32>().prop_map(Value::from),
+                prop_oneof![
+                    Just("string".to_owned()),
+                    Just("object".to_owned()),
+                    Just("#/components/schemas/A".to_owned()),
+                    Just("#/components/schemas/B".to_owned()),
+                    Just("#/nowhere".to_owned()),
+                    Just("([".to_owned()),
+                    Just("(".to_owned()),
+                    "[a-z(\\[\\\\]{0,4}",
+                    ".{0,8}",
+                ]
+                .prop_map(Value::String),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(6, 64, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::vec(
+                        (
+                            proptest::sample::select(&KEYS[..]).prop_map(str::to_owned),
+                            inner
+                        ),
+                        0..5,
+                    )
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// Whatever a document holds, the converted schema fits the budget
+            /// and is a JSON Schema the core's validator compiles.
+            #[test]
+            fn converted_schemas_fit_and_compile(
+                a in value(), b in value(), budget in 1usize..12,
+                schema in proptest::collection::vec(
+                    (proptest::sample::select(&KEYS[..]).prop_map(str::to_owned), value()),
+                    0..6,
+                ).prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
+                v30 in any::<bool>(),
+            ) {
+                let doc = json!({"components": {"schemas": {"A": a, "B": b}}});
+                let version = if v30 { OpenApiVersion::V3_0 } else { OpenApiVersion::V3_1 };
+                let mut cx = Converter::new(&doc, version);
+                let out = cx.convert(&schema, budget);
+                prop_assert!(depth(&out) <= budget, "{} > {budget}: {out}", depth(&out));
+                let wrapped = json!({"type": "object", "properties": {"x": out}});
+                let compiled = jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft202012)
+                    .build(&wrapped);
+                prop_assert!(compiled.is_ok(), "{wrapped}: {:?}", compiled.err());
+            }
         }
     }
 }
