@@ -154,6 +154,15 @@ fn with_source(spec: Value, source: &str) -> Value {
     )
 }
 
+/// The problems the second request sent back about the first draft.
+fn feedback(fake: &Fake) -> String {
+    let seen = fake.seen.lock().unwrap();
+    let result = &seen[1].1["messages"][2]["content"][0];
+    assert_eq!(result["type"], "tool_result");
+    assert_eq!(result["is_error"], true);
+    result["content"].as_str().unwrap().to_owned()
+}
+
 /// Checks that the key never leaks into an error's text or debug form.
 fn assert_no_key(error: &GenerateError) {
     assert!(!error.to_string().contains(KEY), "{error}");
@@ -288,11 +297,7 @@ async fn a_banned_script_is_repaired() {
         .await
         .unwrap();
     assert_eq!(generated.rounds, 2);
-    let seen = fake.seen.lock().unwrap();
-    let feedback = seen[1].1["messages"][2]["content"][0]["content"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let feedback = feedback(&fake);
     assert!(feedback.contains("tools[0]"), "{feedback}");
     assert!(feedback.contains("eval"), "{feedback}");
 }
@@ -309,11 +314,7 @@ async fn a_script_that_throws_in_the_dry_run_is_sent_back() {
         .await
         .unwrap();
     assert_eq!(generated.rounds, 2);
-    let seen = fake.seen.lock().unwrap();
-    let feedback = seen[1].1["messages"][2]["content"][0]["content"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let feedback = feedback(&fake);
     assert!(feedback.contains("dry run failed"), "{feedback}");
     assert!(feedback.contains("TypeError"), "{feedback}");
 }
