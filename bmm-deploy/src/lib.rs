@@ -41,7 +41,18 @@ use bmm_runtime::Secrets;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-// MODULES
+#[cfg(feature = "docker")]
+pub mod docker;
+mod health;
+pub mod inprocess;
+mod logs;
+pub mod ports;
+pub mod process;
+
+pub use health::check_health;
+pub use inprocess::InProcessDeployer;
+pub use ports::PortRange;
+pub use process::{ProcessConfig, ProcessDeployer, supervise};
 
 /// A specialised `Result` whose error defaults to [`DeployError`].
 pub type Result<T, E = DeployError> = std::result::Result<T, E>;
