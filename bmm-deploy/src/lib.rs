@@ -49,6 +49,8 @@ mod logs;
 pub mod ports;
 pub mod process;
 
+#[cfg(feature = "docker")]
+pub use docker::{DockerConfig, DockerDeployer};
 pub use health::check_health;
 pub use inprocess::InProcessDeployer;
 pub use ports::PortRange;
