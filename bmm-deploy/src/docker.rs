@@ -2,7 +2,8 @@
 //! of a `FROM scratch` image holding the static `bmm` binary and the spec.
 //!
 //! The image is built from an in-memory tar context (a Dockerfile, the
-//! binary, `server.json`), so nothing is pulled. The container runs as user
+//! binary, `server.json`, and the host's CA certificates for the runner's
+//! HTTPS client), so nothing is pulled. The container runs as user
 //! 65532 with a read-only root filesystem, every capability dropped,
 //! `no-new-privileges`, and memory, process-count and CPU limits; its port
 //! 8080 is published on a port of the configured range, bound to
@@ -59,6 +60,12 @@ pub const LABEL_PORT: &str = "dev.bmm.port";
 /// "nonroot" id of distroless images).
 pub const CONTAINER_USER: &str = "65532:65532";
 
+/// Where hosts keep their CA bundle (Debian and derivatives, Red Hat and derivatives).
+const HOST_CA_BUNDLES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
 /// The port `bmm run` listens on inside the container.
 const CONTAINER_PORT: u16 = 8080;
 
@@ -73,6 +80,10 @@ pub struct DockerConfig {
     /// The static `bmm` binary put in images (see `scripts/build-static`);
     /// the CLI takes it from `--static-binary` or `BMM_STATIC_BINARY`.
     pub static_binary: PathBuf,
+    /// The CA certificates (PEM bundle) put in images at
+    /// `/etc/ssl/certs/ca-certificates.crt`, for the runner's HTTPS client.
+    /// `None`: the host's own bundle (Debian's or Red Hat's path).
+    pub ca_bundle: Option<PathBuf>,
     /// Host ports containers are published on.
     pub port_range: PortRange,
     /// Host address the ports are bound to (default `127.0.0.1`).
@@ -91,6 +102,7 @@ impl DockerConfig {
         Self {
             socket: None,
             static_binary: static_binary.into(),
+            ca_bundle: None,
             port_range: PortRange::DEFAULT,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             memory_bytes: 256 << 20,
@@ -274,7 +286,28 @@ impl DockerDeployer {
                     self.config.static_binary.display()
                 ),
             })?;
-        let context = build_context(&dockerfile(bundle), &binary, &bundle.spec_json()?)?;
+        let ca_path = match &self.config.ca_bundle {
+            Some(path) => path.clone(),
+            None => HOST_CA_BUNDLES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file())
+                .ok_or_else(|| DeployError::InvalidConfig {
+                    reason: format!(
+                        "no CA certificate bundle at {}; install ca-certificates or configure DockerConfig::ca_bundle",
+                        HOST_CA_BUNDLES.join(" or ")
+                    ),
+                })?,
+        };
+        let certificates = tokio::fs::read(&ca_path)
+            .await
+            .map_err(|e| DeployError::io(format!("cannot read {}", ca_path.display()), e))?;
+        let context = build_context(
+            &dockerfile(bundle),
+            &binary,
+            &bundle.spec_json()?,
+            &certificates,
+        )?;
         let options = BuildImageOptionsBuilder::new()
             .dockerfile("Dockerfile")
             .t(tag)
@@ -649,19 +682,27 @@ fn dockerfile(bundle: &Bundle) -> String {
         "FROM scratch\n\
          COPY bmm /bmm\n\
          COPY server.json /server.json\n\
+         COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\n\
          USER {CONTAINER_USER}\n\
          EXPOSE {CONTAINER_PORT}\n\
          ENTRYPOINT {entrypoint}\n"
     )
 }
 
-/// The build context: a tar of the Dockerfile, the binary and the spec.
-fn build_context(dockerfile: &str, binary: &[u8], spec: &[u8]) -> Result<Vec<u8>> {
+/// The build context: a tar of the Dockerfile, the binary, the spec and the
+/// CA certificates.
+fn build_context(
+    dockerfile: &str,
+    binary: &[u8],
+    spec: &[u8],
+    certificates: &[u8],
+) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    let files: [(&str, &[u8], u32); 3] = [
+    let files: [(&str, &[u8], u32); 4] = [
         ("Dockerfile", dockerfile.as_bytes(), 0o644),
         ("bmm", binary, 0o755),
         ("server.json", spec, 0o444),
+        ("ca-certificates.crt", certificates, 0o444),
     ];
     for (name, bytes, mode) in files {
         let mut header = tar::Header::new_gnu();
@@ -741,14 +782,17 @@ mod tests {
         assert!(text.contains(
             r#"ENTRYPOINT ["/bmm","run","--spec","/server.json","--bind","0.0.0.0","--port","8080","--allow-host","mcp.example.com"]"#
         ), "{text}");
-        let context = build_context(&text, b"ELF", b"{}").unwrap();
+        let context = build_context(&text, b"ELF", b"{}", b"PEM").unwrap();
         let mut archive = tar::Archive::new(context.as_slice());
         let names: Vec<String> = archive
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, ["Dockerfile", "bmm", "server.json"]);
+        assert_eq!(
+            names,
+            ["Dockerfile", "bmm", "server.json", "ca-certificates.crt"]
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ fn static_binary() -> PathBuf {
     path
 }
 
-async fn leftovers(deployer: &DockerDeployer, server: &str) -> (usize, usize) {
+/// Containers and images of `server`; with `layers`, the intermediate
+/// images of its builds too.
+async fn leftovers(deployer: &DockerDeployer, server: &str, layers: bool) -> (usize, usize) {
     let labels: HashMap<&str, Vec<String>> = [(
         "label",
         vec![
@@ -54,7 +56,7 @@ async fn leftovers(deployer: &DockerDeployer, server: &str) -> (usize, usize) {
         .docker()
         .list_images(Some(
             ListImagesOptionsBuilder::new()
-                .all(true)
+                .all(layers)
                 .filters(&labels)
                 .build(),
         ))
@@ -160,7 +162,7 @@ async fn docker_deploys_hardened_serves_survives_a_bad_release_and_cleans_up() {
         "1.0.0"
     );
     assert_eq!(
-        leftovers(&deployer, "unit-converter").await,
+        leftovers(&deployer, "unit-converter", false).await,
         (1, 1),
         "the failed release is gone"
     );
@@ -175,7 +177,7 @@ async fn docker_deploys_hardened_serves_survives_a_bad_release_and_cleans_up() {
     assert_ne!(v2.id, v1.id);
     assert_converts(v2.url.as_str());
     assert_eq!(
-        leftovers(&deployer, "unit-converter").await,
+        leftovers(&deployer, "unit-converter", false).await,
         (1, 1),
         "the old release is gone"
     );
@@ -226,7 +228,7 @@ async fn docker_deploys_hardened_serves_survives_a_bad_release_and_cleans_up() {
         Status::Stopped
     );
     deployer.remove("unit-converter").await.unwrap();
-    assert_eq!(leftovers(&deployer, "unit-converter").await, (0, 0));
+    assert_eq!(leftovers(&deployer, "unit-converter", true).await, (0, 0));
     assert!(matches!(
         deployer.status("unit-converter").await,
         Err(DeployError::UnknownServer { .. })
