@@ -1,6 +1,7 @@
 //! The health check a new version must pass before it serves: the runner's
 //! `/healthz`, then a real MCP session that lists the tools.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -22,11 +23,7 @@ pub async fn check_health(
     mut gone: impl FnMut() -> Option<String> + Send,
 ) -> Result<usize, String> {
     let deadline = Instant::now() + timeout;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let client = client()?;
     let mut healthz = mcp.clone();
     healthz.set_path("/healthz");
     healthz.set_query(None);
@@ -45,6 +42,24 @@ pub async fn check_health(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(100));
     }
+}
+
+/// One client for every check: building one (TLS roots and all) costs
+/// milliseconds, more than the check itself. Connections are not pooled, so
+/// the client never holds one that a finished tokio runtime owned.
+fn client() -> Result<reqwest::Client, String> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    Ok(CLIENT.get_or_init(|| client).clone())
 }
 
 async fn probe(client: &reqwest::Client, healthz: &Url, mcp: &Url) -> Result<usize, String> {
