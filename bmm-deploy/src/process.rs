@@ -487,7 +487,8 @@ impl Deployer for ProcessDeployer {
 /// Runs the supervisor of the instance in `dir` until it receives `SIGTERM`
 /// or `SIGINT`: starts `bmm run` for it, copies the runner's output into
 /// `dir/log`, records its state in `dir/status.json`, and restarts it with
-/// exponential backoff when it dies. This is `bmm supervise DIR`.
+/// exponential backoff when it dies. It also stops when `dir` loses its
+/// `instance.json` (the record was deleted). This is `bmm supervise DIR`.
 pub async fn supervise(dir: &Path) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal as unix_signal};
 
@@ -570,6 +571,7 @@ pub async fn supervise(dir: &Path) -> Result<()> {
                 .map(|err| tokio::spawn(copy_lines(BufReader::new(err), log.clone(), "err", None))),
         ];
         drop(ready_tx);
+        let mut orphan_check = tokio::time::interval(Duration::from_secs(1));
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
@@ -579,6 +581,13 @@ pub async fn supervise(dir: &Path) -> Result<()> {
                 }
                 _ = terminate.recv() => return shut_down(child, &log).await,
                 _ = interrupt.recv() => return shut_down(child, &log).await,
+                // Its record was deleted (state folder wiped): nobody can
+                // manage it any more, so it must not outlive its record.
+                _ = orphan_check.tick() => {
+                    if !dir.join("instance.json").exists() {
+                        return shut_down(child, &log).await;
+                    }
+                }
             }
         };
         for copier in copiers.into_iter().flatten() {

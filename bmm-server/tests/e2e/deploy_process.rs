@@ -11,7 +11,7 @@ use bmm_deploy::{
 use bmm_runtime::{SecretValue, Secrets};
 use futures_util::StreamExt;
 
-use crate::deploy_support::{TOKEN, assert_converts, bmm, converter, eventually};
+use crate::deploy_support::{KillOnDrop, TOKEN, assert_converts, bmm, converter, eventually};
 
 fn deployer(state: &std::path::Path, range: &str) -> ProcessDeployer {
     let mut config = ProcessConfig::new(bmm(), state);
@@ -39,6 +39,7 @@ fn alive(pid: u32) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_runner_comes_back_and_stop_frees_the_port() {
     let state = tempfile::tempdir().unwrap();
+    let _cleanup = KillOnDrop(state.path().to_path_buf());
     let deployer = deployer(state.path(), "19200-19209");
     let deployment = deployer.deploy(converter("1.0.0", false)).await.unwrap();
     assert_eq!(deployment.status, Status::Running);
@@ -96,6 +97,7 @@ async fn a_killed_runner_comes_back_and_stop_frees_the_port() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_redeploy_keeps_the_old_version_serving() {
     let state = tempfile::tempdir().unwrap();
+    let _cleanup = KillOnDrop(state.path().to_path_buf());
     let deployer = deployer(state.path(), "19210-19219");
     let old = deployer.deploy(converter("1.0.0", false)).await.unwrap();
 
@@ -164,6 +166,7 @@ async fn a_failed_redeploy_keeps_the_old_version_serving() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_and_stale_state() {
     let state = tempfile::tempdir().unwrap();
+    let _cleanup = KillOnDrop(state.path().to_path_buf());
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();
     let full = deployer(state.path(), &format!("{port}-{port}"));
@@ -221,12 +224,21 @@ async fn bad_input_and_stale_state() {
         again.status("unit-converter").await.unwrap().status,
         Status::Running
     );
-    again.remove("unit-converter").await.unwrap();
+
+    // A wiped state folder leaves nothing running behind it.
+    let (supervisor, child) = again.pids("unit-converter").unwrap();
+    std::fs::remove_dir_all(state.path().join("servers")).unwrap();
+    let gone = eventually(Duration::from_secs(5), async || {
+        !alive(supervisor) && !alive(child.unwrap())
+    })
+    .await;
+    assert!(gone, "the supervisor outlived its record");
 }
 
 #[test]
 fn the_cli_deploys_lists_tails_and_removes() {
     let state = tempfile::tempdir().unwrap();
+    let _cleanup = KillOnDrop(state.path().to_path_buf());
     let spec = crate::harness::workspace().join("examples/specs/unit-converter.json");
     let run = |args: &[&str]| {
         let output = Command::new(bmm())

@@ -84,3 +84,30 @@ pub(crate) async fn eventually(limit: Duration, mut condition: impl AsyncFnMut()
 pub(crate) fn bmm() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bmm"))
 }
+
+/// Kills, on drop, every process whose command line names `dir` (the
+/// supervisors and runners of a test's state folder), so a failing test
+/// leaves nothing running.
+pub(crate) struct KillOnDrop(pub(crate) PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let wanted = self.0.to_string_lossy().into_owned();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&wanted) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+    }
+}
