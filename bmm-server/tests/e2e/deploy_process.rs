@@ -342,3 +342,51 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_cli_serves_in_process_in_the_foreground() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let spec = crate::harness::workspace().join("examples/specs/unit-converter.json");
+    let mut child = Command::new(bmm())
+        .args([
+            "deploy",
+            spec.to_str().unwrap(),
+            "--target",
+            "inprocess",
+            "--port-range",
+            "19240-19249",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    let url = line
+        .as_deref()
+        .ok()
+        .and_then(|l| l.strip_prefix("bmm: serving unit-converter v1.0.0 in this process at "))
+        .and_then(|rest| rest.split(' ').next())
+        .map(str::to_owned);
+    let outcome = std::panic::catch_unwind(|| {
+        let url = url.unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        assert!(
+            url.starts_with("http://127.0.0.1:1924") && url.ends_with("/mcp/unit-converter"),
+            "{url}"
+        );
+        assert_converts(&url);
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
