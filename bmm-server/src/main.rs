@@ -7,6 +7,7 @@
 
 mod auth;
 mod generate;
+mod deploy;
 mod run;
 mod spec;
 
@@ -32,6 +33,17 @@ enum Command {
     /// Draft a spec from a sentence (Claude, or the offline mock) or import an
     /// OpenAPI document; check it and write a deploy bundle.
     Generate(generate::GenerateArgs),
+    /// Deploy a bundle (or spec) in-process, as a local process or to Docker.
+    Deploy(deploy::DeployArgs),
+    /// List deployed servers (process and Docker targets).
+    Ps(deploy::PsArgs),
+    /// Print a deployed server's log.
+    Logs(deploy::LogsArgs),
+    /// Stop a deployed server and remove everything deployed for it.
+    Rm(deploy::RmArgs),
+    /// Supervise one process deployment (started by `bmm deploy --target process`).
+    #[command(hide = true)]
+    Supervise(deploy::SuperviseArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +52,11 @@ fn main() -> ExitCode {
         Command::Spec(command) => spec::run(command),
         Command::Run(args) => run::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Ps(args) => deploy::ps(args),
+        Command::Logs(args) => deploy::logs(args),
+        Command::Rm(args) => deploy::rm(args),
+        Command::Supervise(args) => deploy::supervise(args),
     };
     match result {
         Ok(code) => code,
