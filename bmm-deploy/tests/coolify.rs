@@ -1,0 +1,1 @@
+//! Coolify adapter tests against the fake.
