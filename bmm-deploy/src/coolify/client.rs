@@ -328,6 +328,52 @@ impl CoolifyClient {
         Ok(answer.deployments)
     }
 
+    /// `GET /deployments/{uuid}`: a deployment's state (`queued`,
+    /// `in_progress`, `finished`, `failed`, `cancelled-by-user`).
+    pub async fn deployment(&self, deployment_uuid: &str) -> Result<DeploymentState, ApiError> {
+        self.call(Method::GET, &["deployments", deployment_uuid], &[], None)
+            .await
+    }
+
+    /// `GET /applications/{uuid}/storages`: the application's file mounts.
+    pub async fn file_storages(&self, uuid: &str) -> Result<Vec<FileStorage>, ApiError> {
+        #[derive(Deserialize)]
+        struct Storages {
+            #[serde(default)]
+            file_storages: Vec<FileStorage>,
+        }
+        let storages: Storages = self
+            .call(Method::GET, &["applications", uuid, "storages"], &[], None)
+            .await?;
+        Ok(storages.file_storages)
+    }
+
+    /// `POST /applications/{uuid}/storages` for a file mounted at `mount_path`
+    /// holding `content`; `PATCH` of the existing one (`storage_uuid`) instead
+    /// when given.
+    pub async fn put_file(
+        &self,
+        uuid: &str,
+        storage_uuid: Option<&str>,
+        mount_path: &str,
+        content: &str,
+    ) -> Result<(), ApiError> {
+        let (method, body) = match storage_uuid {
+            Some(storage) => (
+                Method::PATCH,
+                serde_json::json!({"uuid": storage, "type": "file", "mount_path": mount_path, "content": content}),
+            ),
+            None => (
+                Method::POST,
+                serde_json::json!({"type": "file", "mount_path": mount_path, "content": content}),
+            ),
+        };
+        let _: Value = self
+            .call(method, &["applications", uuid, "storages"], &[], Some(body))
+            .await?;
+        Ok(())
+    }
+
     /// `POST /applications/{uuid}/stop`.
     pub async fn stop(&self, uuid: &str) -> Result<(), ApiError> {
         let _: Value = self
@@ -442,8 +488,8 @@ impl CoolifyClient {
     }
 }
 
-/// `GET /applications/{uuid}` → `GET /applications/{uuid}` with the actual
-/// UUID, which is not a secret and helps the reader.
+/// A call's name for errors, e.g. `GET /applications/abc123`: UUIDs are not
+/// secrets, and they help the reader find the resource.
 fn operation_name(method: &Method, segments: &[&str]) -> String {
     format!("{method} /{}", segments.join("/"))
 }
@@ -676,6 +722,71 @@ pub struct QueuedDeployment {
     /// The deployment's UUID.
     #[serde(default)]
     pub deployment_uuid: Option<String>,
+}
+
+/// A deployment as `GET /deployments/{uuid}` answers it: the fields bmm reads.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeploymentState {
+    /// Its UUID.
+    #[serde(default)]
+    pub deployment_uuid: Option<String>,
+    /// `queued`, `in_progress`, `finished`, `failed` or `cancelled-by-user`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Coolify's deployment log: a JSON array of `{output, hidden, …}` entries, as a string.
+    #[serde(default)]
+    pub logs: Option<String>,
+}
+
+impl DeploymentState {
+    /// The last `n` visible lines of the deployment log.
+    pub fn last_log_lines(&self, n: usize) -> Vec<String> {
+        #[derive(Deserialize)]
+        struct Entry {
+            #[serde(default)]
+            output: String,
+            #[serde(default)]
+            hidden: bool,
+        }
+        let entries: Vec<Entry> = self
+            .logs
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        let lines: Vec<String> = entries
+            .into_iter()
+            .filter(|e| !e.hidden)
+            .flat_map(|e| e.output.lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|line| !line.trim().is_empty())
+            .collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+}
+
+/// A file Coolify mounts into an application's container.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileStorage {
+    /// Its UUID.
+    #[serde(default)]
+    pub uuid: Option<String>,
+    /// Where it is mounted in the container.
+    #[serde(default)]
+    pub mount_path: Option<String>,
+    /// Its content.
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+impl fmt::Debug for FileStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStorage")
+            .field("uuid", &self.uuid)
+            .field("mount_path", &self.mount_path)
+            .field("content_bytes", &self.content.as_ref().map(String::len))
+            .finish()
+    }
 }
 
 /// A docker image reference split as Coolify wants it: name and tag.

@@ -169,8 +169,20 @@ pub struct FakeApp {
     pub logs: Vec<String>,
     /// How many deployments were queued for it.
     pub deployments: u32,
+    /// The image the running container was started from, if one runs.
+    pub serving: Option<String>,
+    /// Files mounted into the container, by mount path.
+    pub files: BTreeMap<String, String>,
     env_uuids: BTreeMap<String, String>,
-    reads_until_settled: u32,
+    file_uuids: BTreeMap<String, String>,
+    pending: Option<Pending>,
+}
+
+/// A deployment on its way: how many more reads until it settles.
+#[derive(Clone, Debug)]
+struct Pending {
+    deployment: String,
+    reads_left: u32,
 }
 
 impl fmt::Debug for FakeApp {
@@ -180,7 +192,9 @@ impl fmt::Debug for FakeApp {
             .field("name", &self.name)
             .field("image", &format!("{}:{}", self.image_name, self.image_tag))
             .field("status", &self.status)
+            .field("serving", &self.serving)
             .field("envs", &self.envs.keys().collect::<Vec<_>>())
+            .field("files", &self.files.keys().collect::<Vec<_>>())
             .field("deployments", &self.deployments)
             .finish_non_exhaustive()
     }
@@ -217,6 +231,8 @@ struct Shared {
 #[derive(Default)]
 struct State {
     apps: BTreeMap<String, FakeApp>,
+    /// Deployment UUID → (application UUID, status).
+    deployments: BTreeMap<String, (String, String)>,
     violations: Vec<Violation>,
     received: Vec<Received>,
     failures: Vec<Failure>,
@@ -290,12 +306,16 @@ impl FakeCoolify {
         self.state().failures.push(failure);
     }
 
-    /// Deployments from now on end `exited:unhealthy` (true) or `running:healthy` (false).
+    /// Deployments from now on fail (true) or succeed (false). A failed
+    /// deployment leaves a running container serving (Coolify's rolling
+    /// update with a health check); with none running, the application ends
+    /// `exited:unhealthy`.
     pub fn fail_deployments(&self, fail: bool) {
         self.state().fail_deployments = fail;
     }
 
-    /// How many reads of an application a deployment stays `starting:unknown` for (default 2).
+    /// How many reads of an application or deployment a deployment stays
+    /// in progress for (default 2).
     pub fn reads_to_settle(&self, reads: u32) {
         self.state().reads_to_settle = reads;
     }
@@ -304,7 +324,6 @@ impl FakeCoolify {
     pub fn set_status(&self, uuid: &str, status: &str) {
         if let Some(app) = self.state().apps.get_mut(uuid) {
             app.status = status.to_owned();
-            app.reads_until_settled = 0;
         }
     }
 
@@ -458,13 +477,17 @@ impl State {
         match operation {
             "list-applications" => {
                 let tag = param("tag");
+                let all: Vec<String> = self.apps.keys().cloned().collect();
+                for app in all {
+                    self.advance(&app);
+                }
                 let uuids: Vec<String> = self
                     .apps
                     .values()
                     .filter(|app| tag.as_ref().is_none_or(|t| app.tags.contains(t)))
                     .map(|app| app.uuid.clone())
                     .collect();
-                let list: Vec<Value> = uuids.iter().filter_map(|u| self.read(u)).collect();
+                let list: Vec<Value> = uuids.iter().filter_map(|u| self.view(u)).collect();
                 (200, Value::Array(list))
             }
             "get-application-by-uuid" => match self.read(&uuid) {
@@ -600,12 +623,103 @@ impl State {
                     return not_found("Application");
                 };
                 app.status = "exited:unhealthy".into();
-                app.reads_until_settled = 0;
+                app.serving = None;
+                app.pending = None;
                 app.logs.push("bmm: shutting down".into());
                 (
                     200,
                     json!({"message": "Application stopping request queued."}),
                 )
+            }
+            "get-deployment-by-uuid" => {
+                let Some((app_uuid, _)) = self.deployments.get(&uuid).cloned() else {
+                    return not_found("Deployment");
+                };
+                self.advance(&app_uuid);
+                let status = self
+                    .deployments
+                    .get(&uuid)
+                    .map(|(_, s)| s.clone())
+                    .unwrap_or_default();
+                let logs = json!([{"output": format!("Deployment {uuid}: {status}."), "type": "stdout", "hidden": false}]);
+                (
+                    200,
+                    json!({
+                        "id": 1,
+                        "application_id": app_uuid,
+                        "deployment_uuid": uuid,
+                        "status": status,
+                        "logs": logs.to_string(),
+                        "created_at": "2026-01-01T00:00:00.000000Z",
+                        "updated_at": "2026-01-01T00:00:00.000000Z",
+                    }),
+                )
+            }
+            "list-storages-by-application-uuid" => {
+                let Some(app) = self.apps.get(&uuid) else {
+                    return not_found("Application");
+                };
+                let files: Vec<Value> = app
+                    .files
+                    .iter()
+                    .map(|(path, content)| {
+                        json!({
+                            "uuid": app.file_uuids.get(path).cloned().unwrap_or_default(),
+                            "mount_path": path,
+                            "content": content,
+                            "is_directory": false,
+                        })
+                    })
+                    .collect();
+                (
+                    200,
+                    json!({"persistent_storages": [], "file_storages": files}),
+                )
+            }
+            "create-storage-by-application-uuid" | "update-storage-by-application-uuid" => {
+                let creating = operation == "create-storage-by-application-uuid";
+                let kind = text(body, "type").unwrap_or_default();
+                let mount_path = text(body, "mount_path");
+                let content = text(body, "content").unwrap_or_default();
+                let storage_uuid = text(body, "uuid");
+                let new_uuid = self.next_uuid("sto");
+                let Some(app) = self.apps.get_mut(&uuid) else {
+                    return not_found("Application");
+                };
+                if kind != "file" {
+                    return (
+                        422,
+                        json!({"message": "Validation failed.", "errors": {"type": ["The fake keeps file storages only."]}}),
+                    );
+                }
+                let path = if creating {
+                    let Some(path) = mount_path else {
+                        return (
+                            422,
+                            json!({"message": "Validation failed.", "errors": {"mount_path": ["The mount path field is required."]}}),
+                        );
+                    };
+                    if app.files.contains_key(&path) {
+                        return (
+                            422,
+                            json!({"message": "Validation failed.", "errors": {"mount_path": ["A storage with this mount path already exists."]}}),
+                        );
+                    }
+                    app.file_uuids.insert(path.clone(), new_uuid);
+                    path
+                } else {
+                    let found = app
+                        .file_uuids
+                        .iter()
+                        .find(|(_, u)| Some(*u) == storage_uuid.as_ref());
+                    let Some((path, _)) = found.map(|(p, u)| (p.clone(), u.clone())) else {
+                        return not_found("Storage");
+                    };
+                    path
+                };
+                app.files.insert(path.clone(), content);
+                let answer = json!({"uuid": app.file_uuids.get(&path), "mount_path": path});
+                (if creating { 201 } else { 200 }, answer)
             }
             "get-application-logs-by-uuid" => {
                 let Some(app) = self.apps.get(&uuid) else {
@@ -670,8 +784,11 @@ impl State {
             envs: BTreeMap::new(),
             logs: Vec::new(),
             deployments: 0,
+            serving: None,
+            files: BTreeMap::new(),
             env_uuids: BTreeMap::new(),
-            reads_until_settled: 0,
+            file_uuids: BTreeMap::new(),
+            pending: None,
         };
         self.apps.insert(uuid.clone(), app);
         if body
@@ -689,42 +806,78 @@ impl State {
         let reads = self.reads_to_settle;
         if let Some(app) = self.apps.get_mut(uuid) {
             app.deployments += 1;
-            app.status = "starting:unknown".into();
-            app.reads_until_settled = reads.max(1);
+            if app.serving.is_none() {
+                app.status = "starting:unknown".into();
+            }
+            app.pending = Some(Pending {
+                deployment: deployment.clone(),
+                reads_left: reads.max(1),
+            });
             app.logs.push(format!(
                 "Pulling image {}:{} (deployment {deployment})",
                 app.image_name, app.image_tag
             ));
+            self.deployments
+                .insert(deployment.clone(), (uuid.to_owned(), "in_progress".into()));
         }
         deployment
     }
 
+    /// Moves the application's pending deployment one read closer to its end.
+    fn advance(&mut self, uuid: &str) {
+        let fail = self.fail_deployments;
+        let Some(app) = self.apps.get_mut(uuid) else {
+            return;
+        };
+        let Some(pending) = &mut app.pending else {
+            return;
+        };
+        pending.reads_left = pending.reads_left.saturating_sub(1);
+        if pending.reads_left > 0 {
+            return;
+        }
+        let deployment = pending.deployment.clone();
+        app.pending = None;
+        let outcome = if fail {
+            app.logs
+                .push("Error: the new container failed its health check".into());
+            app.status = if app.serving.is_some() {
+                "running:healthy"
+            } else {
+                "exited:unhealthy"
+            }
+            .into();
+            "failed"
+        } else {
+            app.serving = Some(format!("{}:{}", app.image_name, app.image_tag));
+            app.status = "running:healthy".into();
+            let names: Vec<&str> = app
+                .envs
+                .keys()
+                .filter_map(|k| k.strip_prefix("BMM_SECRET_"))
+                .collect();
+            app.logs.push(format!(
+                "bmm: secrets from the environment: {}",
+                names.join(", ")
+            ));
+            app.logs
+                .push(format!("bmm: serving on 0.0.0.0:{}", app.ports_exposes));
+            "finished"
+        };
+        if let Some(record) = self.deployments.get_mut(&deployment) {
+            record.1 = outcome.into();
+        }
+    }
+
     /// An application as `GET` answers it, moving a deployment along first.
     fn read(&mut self, uuid: &str) -> Option<Value> {
-        let fail = self.fail_deployments;
-        let app = self.apps.get_mut(uuid)?;
-        if app.reads_until_settled > 0 {
-            app.reads_until_settled -= 1;
-            if app.reads_until_settled == 0 {
-                if fail {
-                    app.status = "exited:unhealthy".into();
-                    app.logs.push("Error: container exited with code 1".into());
-                } else {
-                    app.status = "running:healthy".into();
-                    let names: Vec<&str> = app
-                        .envs
-                        .keys()
-                        .filter_map(|k| k.strip_prefix("BMM_SECRET_"))
-                        .collect();
-                    app.logs.push(format!(
-                        "bmm: secrets from the environment: {}",
-                        names.join(", ")
-                    ));
-                    app.logs
-                        .push(format!("bmm: serving on 0.0.0.0:{}", app.ports_exposes));
-                }
-            }
-        }
+        self.advance(uuid);
+        self.view(uuid)
+    }
+
+    /// An application as `GET` answers it.
+    fn view(&self, uuid: &str) -> Option<Value> {
+        let app = self.apps.get(uuid)?;
         Some(json!({
             "id": app.uuid.len(),
             "uuid": app.uuid,
