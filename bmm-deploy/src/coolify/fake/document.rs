@@ -10,6 +10,11 @@
 //! - a request body object takes no field its schema does not declare
 //!   (`additionalProperties: false` is added where the document is silent),
 //!   since Coolify answers 422 "This field is not allowed." to one.
+//!
+//! An answer is checked against the operation's declared responses, and
+//! 404 and 422 are accepted for every operation (in the shapes of
+//! `components/responses`): Coolify answers them everywhere, although the
+//! document declares them on some operations only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -28,6 +33,10 @@ pub(crate) struct Document {
     prefix: String,
     paths: Vec<PathItem>,
     components: Value,
+    /// Answers Coolify gives to any operation although not every operation
+    /// declares them: 404 (a resource named in the request is missing) and
+    /// 422 (Laravel's validation), in the shapes of `components/responses`.
+    generic: BTreeMap<String, Option<Value>>,
     validators: Mutex<HashMap<String, Arc<Validator>>>,
 }
 
@@ -136,10 +145,20 @@ impl Document {
         }
         let mut components = document.get("components").cloned().unwrap_or(Value::Null);
         adjust(&mut components, false);
+        let mut generic = BTreeMap::new();
+        for code in ["404", "422"] {
+            if let Some(response) = components.pointer(&format!("/responses/{code}")) {
+                let schema = response
+                    .pointer("/content/application~1json/schema")
+                    .cloned();
+                generic.insert(code.to_owned(), schema);
+            }
+        }
         Ok(Self {
             prefix,
             paths,
             components,
+            generic,
             validators: Mutex::new(HashMap::new()),
         })
     }
@@ -296,11 +315,12 @@ impl Document {
         body: &Value,
     ) -> Vec<String> {
         let code = status.to_string();
-        let schema = match operation
+        let declared = operation
             .responses
             .get(&code)
             .or_else(|| operation.responses.get("default"))
-        {
+            .or_else(|| self.generic.get(&code));
+        let schema = match declared {
             Some(schema) => schema,
             None => {
                 let declared: Vec<&str> = operation.responses.keys().map(String::as_str).collect();

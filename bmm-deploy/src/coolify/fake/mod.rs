@@ -884,7 +884,6 @@ impl State {
             "name": app.name,
             "description": app.description,
             "fqdn": app.fqdn,
-            "build_pack": "dockerimage",
             "docker_registry_image_name": app.image_name,
             "docker_registry_image_tag": app.image_tag,
             "ports_exposes": app.ports_exposes,
