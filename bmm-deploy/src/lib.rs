@@ -43,6 +43,20 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "coolify")]
 pub mod coolify;
+#[cfg(feature = "docker")]
+pub mod docker;
+mod health;
+pub mod inprocess;
+mod logs;
+pub mod ports;
+pub mod process;
+
+#[cfg(feature = "docker")]
+pub use docker::{DockerConfig, DockerDeployer};
+pub use health::check_health;
+pub use inprocess::InProcessDeployer;
+pub use ports::PortRange;
+pub use process::{ProcessConfig, ProcessDeployer, supervise};
 
 /// A specialised `Result` whose error defaults to [`DeployError`].
 pub type Result<T, E = DeployError> = std::result::Result<T, E>;
@@ -262,7 +276,7 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

@@ -6,6 +6,7 @@
 //! slot in as one enum variant and one module each.
 
 mod auth;
+mod deploy;
 mod run;
 mod spec;
 
@@ -28,6 +29,17 @@ enum Command {
     Spec(spec::SpecCommand),
     /// Serve one spec, or every spec in a folder, as MCP servers over Streamable HTTP.
     Run(run::RunArgs),
+    /// Deploy a bundle (or spec) in-process, as a local process or to Docker.
+    Deploy(deploy::DeployArgs),
+    /// List deployed servers (process and Docker targets).
+    Ps(deploy::PsArgs),
+    /// Print a deployed server's log.
+    Logs(deploy::LogsArgs),
+    /// Stop a deployed server and remove everything deployed for it.
+    Rm(deploy::RmArgs),
+    /// Supervise one process deployment (started by `bmm deploy --target process`).
+    #[command(hide = true)]
+    Supervise(deploy::SuperviseArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +47,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Spec(command) => spec::run(command),
         Command::Run(args) => run::run(args),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Ps(args) => deploy::ps(args),
+        Command::Logs(args) => deploy::logs(args),
+        Command::Rm(args) => deploy::rm(args),
+        Command::Supervise(args) => deploy::supervise(args),
     };
     match result {
         Ok(code) => code,
