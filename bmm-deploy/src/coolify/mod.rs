@@ -31,7 +31,7 @@
 //! [`SecretValue`](bmm_core::SecretValue) and secret values are redacted from
 //! every message built from Coolify's answers.
 //!
-//! [`fake`] (feature `coolify-fake`) is a local fake of the API that checks
+//! `fake` (feature `coolify-fake`) is a local fake of the API that checks
 //! every request against Coolify's published OpenAPI document.
 
 mod client;
