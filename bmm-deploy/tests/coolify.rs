@@ -16,8 +16,8 @@ use bmm_deploy::coolify::{
     ClientOptions, CoolifyConfig, CoolifyDeployer, CreateDockerImageApplication, ImageRef,
     NewEnvVar,
 };
-use bmm_deploy::{Bundle, DeployError, Deployer, Status, Target};
-use bmm_runtime::Secrets;
+use bmm_deploy::{Bundle, DeployError, DeployOptions, Deployer, InProcessDeployer, Status, Target};
+use bmm_runtime::{HostConfig, Secrets};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -46,6 +46,8 @@ fn config(fake: &FakeCoolify, token: &str) -> CoolifyConfig {
     );
     config.environment_name = ENVIRONMENT_NAME.into();
     config.poll_interval = Duration::from_millis(5);
+    // The fake's domains do not resolve; the probe has its own test.
+    config.probe = false;
     config.log_poll_interval = Duration::from_millis(10);
     config.client = ClientOptions {
         request_timeout: Duration::from_secs(5),
@@ -116,7 +118,7 @@ async fn lifecycle_deploy_status_logs_list_stop_remove() {
     assert_eq!(deployment.version, "1.0.0");
     assert_eq!(deployment.target, Target::Coolify);
     assert_eq!(deployment.status, Status::Running);
-    assert_eq!(deployment.url.path(), "/mcp");
+    assert_eq!(deployment.url.path(), "/mcp/unit-converter");
 
     let apps = fake.apps();
     assert_eq!(apps.len(), 1);
@@ -788,4 +790,61 @@ async fn the_fake_refuses_what_the_document_does_not_allow() {
             .iter()
             .all(|v| !v.problem.contains(PROJECT_UUID))
     );
+}
+
+#[tokio::test]
+async fn the_server_is_checked_from_here_and_a_failed_check_rolls_back() {
+    let fake = fake().await;
+    // A real runtime on loopback stands in for the container Coolify starts.
+    let runtime = InProcessDeployer::serve(HostConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let v1 = example("unit-converter.json");
+    runtime.deploy(Bundle::from_spec(v1.clone())).await.unwrap();
+    let mut config = config(&fake, TOKEN);
+    config.probe = true;
+    config.domain = Some(runtime.base().as_str().trim_end_matches('/').to_owned());
+    let deployer = CoolifyDeployer::new(config).unwrap();
+    let quick = || DeployOptions {
+        health_timeout: Duration::from_millis(600),
+        ..DeployOptions::default()
+    };
+
+    let deployment = deployer
+        .deploy(Bundle::from_spec(v1.clone()).with_options(quick()))
+        .await
+        .unwrap();
+    assert_eq!(
+        deployment.url.as_str(),
+        format!("{}mcp/unit-converter", runtime.base())
+    );
+
+    // Coolify says the new container is healthy, but the server does not answer MCP.
+    runtime.remove("unit-converter").await.unwrap();
+    let error = deployer
+        .deploy(Bundle::from_spec(with_version(&v1, "2.0.0")).with_options(quick()))
+        .await
+        .unwrap_err();
+    let DeployError::HealthCheckFailed { reason, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(reason.contains("from here"), "{reason}");
+    assert!(
+        reason.contains("the previous version is being redeployed"),
+        "{reason}"
+    );
+    let app = &fake.apps()[0];
+    assert_eq!(app.image_tag, "1.0.0");
+    assert_eq!(
+        app.deployments, 3,
+        "first deploy, the failed one, the rollback"
+    );
+    assert_eq!(
+        operations(&fake)
+            .iter()
+            .filter(|op| *op == "deploy-by-tag-or-uuid")
+            .count(),
+        3
+    );
+    assert_no_violation(&fake);
 }

@@ -69,6 +69,11 @@ pub struct CoolifyConfig {
     pub spec_path: String,
     /// How long Coolify may take to pull and start the image.
     pub deploy_timeout: Duration,
+    /// Once Coolify reports the container healthy, also check the server from
+    /// here as the other targets do (its `/healthz`, then an MCP `tools/list`
+    /// at [`Deployment::url`]); on by default, off with `COOLIFY_PROBE=0`
+    /// when the application's domain is not reachable from where bmm runs.
+    pub probe: bool,
     /// How often a deployment's progress is read.
     pub poll_interval: Duration,
     /// How often logs are read when following.
@@ -98,6 +103,7 @@ impl CoolifyConfig {
             port: 8080,
             spec_path: "/server.json".into(),
             deploy_timeout: Duration::from_secs(600),
+            probe: true,
             poll_interval: Duration::from_secs(2),
             log_poll_interval: Duration::from_secs(2),
             client: ClientOptions::default(),
@@ -107,7 +113,7 @@ impl CoolifyConfig {
     /// Reads the configuration from the process environment: `COOLIFY_URL`,
     /// `COOLIFY_TOKEN`, `COOLIFY_PROJECT_UUID`, `COOLIFY_SERVER_UUID` and
     /// `COOLIFY_IMAGE` are required; `COOLIFY_ENVIRONMENT_NAME`,
-    /// `COOLIFY_ENVIRONMENT_UUID` and `COOLIFY_DOMAIN` are optional.
+    /// `COOLIFY_ENVIRONMENT_UUID`, `COOLIFY_DOMAIN` and `COOLIFY_PROBE` are optional.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -148,6 +154,12 @@ impl CoolifyConfig {
         }
         config.environment_uuid = get("COOLIFY_ENVIRONMENT_UUID");
         config.domain = get("COOLIFY_DOMAIN");
+        if let Some(probe) = get("COOLIFY_PROBE") {
+            config.probe = !matches!(
+                probe.to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off"
+            );
+        }
         Ok(config)
     }
 
@@ -251,7 +263,7 @@ impl CoolifyDeployer {
             server: slug.to_owned(),
             version,
             target: Target::Coolify,
-            url: mcp_url(app)?,
+            url: mcp_url(app, slug)?,
             status: status_of(app.status.as_deref()),
         })
     }
@@ -596,16 +608,42 @@ impl Deployer for CoolifyDeployer {
                 .map_err(|e| self.error(e, &secrets))?;
         }
 
-        let app = match self.run_deployment(&bundle, &uuid, &secrets).await? {
+        let mut outcome = self.run_deployment(&bundle, &uuid, &secrets).await?;
+        // Coolify has moved traffic to the new container when its own check
+        // passed, so a failed probe from here means redeploying the old one.
+        let mut switched = false;
+        if let Ok(app) = &outcome
+            && self.config.probe
+        {
+            let url = mcp_url(app, &slug)?;
+            bundle.progress(BuildStep::HealthCheck, format!("checking {url} from here"));
+            if let Err(problem) =
+                crate::check_health(&url, bundle.options.health_timeout, || None).await
+            {
+                outcome = Err(format!(
+                    "Coolify reports it healthy, but from here {url} {problem}"
+                ));
+                switched = true;
+            }
+        }
+        let app = match outcome {
             Ok(app) => app,
             Err(reason) => {
                 let mut reason = reason;
-                if let Some(previous) = previous
-                    && let Err(problem) = self.restore(&uuid, previous, &secrets).await
-                {
-                    reason.push_str(&format!(
-                        "; putting the previous version back failed too: {problem}"
-                    ));
+                if let Some(previous) = previous {
+                    match self.restore(&uuid, previous, &secrets).await {
+                        Err(problem) => reason.push_str(&format!(
+                            "; putting the previous version back failed too: {problem}"
+                        )),
+                        Ok(()) if switched => match self.client.deploy(&uuid, false).await {
+                            Ok(_) => reason.push_str("; the previous version is being redeployed"),
+                            Err(e) => reason.push_str(&format!(
+                                "; redeploying the previous version failed: {}",
+                                redact(&e.to_string(), &secrets)
+                            )),
+                        },
+                        Ok(()) => {}
+                    }
                 }
                 bundle
                     .options
@@ -807,8 +845,9 @@ fn parse_marker(description: &str) -> Option<(String, String)> {
     Some((slug.to_owned(), version.to_owned()))
 }
 
-/// The MCP endpoint of an application: its first domain, path `/mcp`.
-fn mcp_url(app: &Application) -> Result<Url> {
+/// The MCP endpoint of an application: its first domain, path `/mcp/{slug}`
+/// (which `bmm run` serves for a single spec as for a folder, like a `Host`).
+fn mcp_url(app: &Application, slug: &str) -> Result<Url> {
     let first = app
         .fqdn
         .as_deref()
@@ -829,7 +868,7 @@ fn mcp_url(app: &Application) -> Result<Url> {
             app.uuid
         ),
     })?;
-    url.set_path("/mcp");
+    url.set_path(&format!("/mcp/{slug}"));
     url.set_query(None);
     Ok(url)
 }

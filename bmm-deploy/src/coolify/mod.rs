@@ -7,12 +7,15 @@
 //! default); each secret as an environment variable `BMM_SECRET_<NAME>`,
 //! which is what `bmm run` reads. A deploy then asks Coolify to deploy
 //! (`POST /deploy`), follows the deployment (`GET /deployments/{uuid}`) and
-//! waits for the application to report `running:healthy`.
+//! waits for the application to report `running:healthy`. Then, as the
+//! other targets do, it checks the server from where bmm runs (`/healthz`
+//! and an MCP `tools/list` at `{domain}/mcp/{slug}`) unless
+//! [`CoolifyConfig::probe`] is off.
 //!
 //! | call | Coolify API |
 //! |---|---|
 //! | `deploy` (new server) | `GET /applications?tag=bmm-{slug}`, `POST /applications/dockerimage`, `GET`/`POST /applications/{uuid}/storages`, `PATCH /applications/{uuid}/envs/bulk`, `POST /deploy`, `GET /deployments/{uuid}`, `GET /applications/{uuid}`, `GET /applications/{uuid}/envs` |
-//! | `deploy` (new version) | as above, with `PATCH /applications/{uuid}` and `PATCH /applications/{uuid}/storages`; on failure the previous image, description and spec are put back |
+//! | `deploy` (new version) | as above, with `PATCH /applications/{uuid}` and `PATCH /applications/{uuid}/storages`; on failure the previous image, description and spec are put back (and redeployed when the new container had already taken over) |
 //! | `status` | `GET /applications?tag=bmm-{slug}` |
 //! | `logs` | `GET /applications/{uuid}/logs?lines=1000`, polled when following |
 //! | `stop` | `POST /applications/{uuid}/stop` |
