@@ -455,7 +455,8 @@ impl CoolifyDeployer {
                 .map_err(|e| self.error(e, secrets))?;
             match status_of(app.status.as_deref()) {
                 Status::Running => return Ok(Ok(app)),
-                Status::Stopped => {
+                // Without a deployment to follow, a container not started yet is not a failure.
+                Status::Stopped if deployment.is_some() => {
                     return Ok(Err(format!(
                         "the container is not running (Coolify reports {})",
                         app.status.as_deref().unwrap_or("no status")
