@@ -6,6 +6,10 @@
 //! failure leaves the previous version serving. The runtime keeps no log of
 //! its own, so this deployer keeps a bounded ring of deployer events per
 //! server (deployed, replaced, rejected, stopped).
+//!
+//! The host's own configuration (allowed hosts, http, networks) applies to
+//! every server on it; the per-bundle `allowed_hosts`, `allow_http` and
+//! `allow_networks` options are for the runner-based targets.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -508,3 +508,81 @@ impl DeployError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use bmm_runtime::SecretValue;
+
+    use super::*;
+
+    const SPEC: &str = r#"{
+        "bmm": "1", "name": "T", "slug": "tee", "version": "0.3.0", "description": "T.",
+        "egress": ["api.example.com"],
+        "secrets": [{"name": "KEY", "description": "A key."}],
+        "tools": [{"name": "me", "description": "Me.", "input_schema": {"type": "object"},
+            "implementation": {"kind": "http", "method": "GET", "url": "https://api.example.com/me",
+                "headers": {"X-Key": "{{secrets.KEY}}"}}}]
+    }"#;
+
+    #[test]
+    fn bundles_load_from_a_folder_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(BUNDLE_SPEC_FILE), SPEC).unwrap();
+        let from_dir = Bundle::from_dir(dir.path(), &CheckOptions::default()).unwrap();
+        assert_eq!((from_dir.slug(), from_dir.version()), ("tee", "0.3.0"));
+        let file = dir.path().join(BUNDLE_SPEC_FILE);
+        let from_file = Bundle::from_dir(&file, &CheckOptions::default()).unwrap();
+        assert_eq!(from_file.spec, from_dir.spec);
+        let reloaded: serde_json::Value =
+            serde_json::from_slice(&from_file.spec_json().unwrap()).unwrap();
+        assert_eq!(reloaded["slug"], "tee");
+
+        let empty = tempfile::tempdir().unwrap();
+        let missing = Bundle::from_dir(empty.path(), &CheckOptions::default()).unwrap_err();
+        assert!(
+            matches!(missing, DeployError::InvalidBundle { .. }),
+            "{missing}"
+        );
+        std::fs::write(empty.path().join(BUNDLE_SPEC_FILE), r#"{"bmm": "1"}"#).unwrap();
+        let invalid = Bundle::from_dir(empty.path(), &CheckOptions::default()).unwrap_err();
+        assert!(
+            invalid.to_string().contains("is not a valid spec"),
+            "{invalid}"
+        );
+    }
+
+    #[test]
+    fn only_declared_secrets_reach_the_environment_and_none_is_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("spec.json");
+        std::fs::write(&file, SPEC).unwrap();
+        let secrets: Secrets = [
+            ("KEY", SecretValue::new("value-of-key-1")),
+            ("OTHER", SecretValue::new("value-of-other-2")),
+        ]
+        .into_iter()
+        .collect();
+        let bundle = Bundle::from_dir(&file, &CheckOptions::default())
+            .unwrap()
+            .with_secrets(secrets);
+        assert_eq!(
+            bundle.secret_env(),
+            [("BMM_SECRET_KEY".to_owned(), "value-of-key-1".to_owned())]
+        );
+        let shown = format!("{bundle:?}");
+        assert!(!shown.contains("value-of"), "{shown}");
+    }
+
+    #[test]
+    fn the_trait_is_object_safe() {
+        fn _takes(_: std::sync::Arc<dyn Deployer>) {}
+        assert_eq!(Target::Process.to_string(), "process");
+        assert_eq!(format!("{:<9}|", Target::Docker), "docker   |");
+        assert_eq!(
+            Status::Restarting { attempt: 2 }.to_string(),
+            "restarting (attempt 2)"
+        );
+    }
+}

@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod conformance;
+mod deploy_docker;
+mod deploy_process;
+mod deploy_support;
 mod harness;
 mod oauth;
 mod python;
