@@ -41,6 +41,8 @@ use bmm_runtime::Secrets;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "coolify")]
+pub mod coolify;
 #[cfg(feature = "docker")]
 pub mod docker;
 mod health;
