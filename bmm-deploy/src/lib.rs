@@ -17,14 +17,15 @@
 //! | [`InProcessDeployer`] | [`Target::InProcess`] | a [`bmm_runtime::Host`] in this process |
 //! | [`ProcessDeployer`] | [`Target::Process`] | a `bmm run` child of a detached `bmm supervise` process |
 //! | `DockerDeployer` | [`Target::Docker`] | a hardened `FROM scratch` container (feature `docker`) |
-//! | Coolify (not in this crate yet) | [`Target::Coolify`] | an application on a Coolify server (feature `coolify`) |
+//! | [`coolify::CoolifyDeployer`] | [`Target::Coolify`] | an application on a Coolify server, through its REST API (feature `coolify`) |
 //!
 //! # Feature flags
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `docker` | no | `DockerDeployer`, through the Docker Engine API (bollard) |
-//! | `coolify` | no | the Coolify adapter (reserved; its module is written separately) |
+//! | `coolify` | no | the Coolify adapter |
+//! | `coolify-fake` | no | `coolify::fake`: a local fake of Coolify's API that checks every request against its OpenAPI document, for tests |
 //!
 //! Secret values never reach a log line, an error, an event, a label, an
 //! image or an argument list: they travel as `BMM_SECRET_<NAME>` environment

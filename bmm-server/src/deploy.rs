@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bmm_core::CheckOptions;
+use bmm_deploy::coolify::{CoolifyConfig, CoolifyDeployer};
 use bmm_deploy::{
     Bundle, DeployError, DeployOptions, Deployer, Deployment, DockerConfig, DockerDeployer,
     InProcessDeployer, LogSource, PortRange, ProcessConfig, ProcessDeployer,
@@ -51,7 +52,7 @@ pub(crate) enum TargetArg {
     Process,
     /// A hardened Docker container (detached).
     Docker,
-    /// A Coolify application (not built into this binary yet).
+    /// A Coolify application (configured by COOLIFY_URL, COOLIFY_TOKEN, … — see the book).
     Coolify,
 }
 
@@ -287,11 +288,17 @@ async fn deploy_async(args: DeployArgs) -> anyhow::Result<ExitCode> {
             report_reconciled(&deployer).await?;
             finish(deployer.deploy(bundle).await?)
         }
-        TargetArg::Coolify => Err(DeployError::Unsupported {
-            target: bmm_deploy::Target::Coolify,
+        TargetArg::Coolify => {
+            let deployer = coolify()?;
+            report_reconciled(&deployer).await?;
+            finish(deployer.deploy(bundle).await?)
         }
-        .into()),
     }
+}
+
+/// The Coolify deployer, configured from `COOLIFY_*` variables.
+fn coolify() -> anyhow::Result<CoolifyDeployer> {
+    Ok(CoolifyDeployer::new(CoolifyConfig::from_env()?)?)
 }
 
 fn finish(deployment: Deployment) -> anyhow::Result<ExitCode> {
@@ -387,16 +394,14 @@ async fn deployers(
         Some(TargetArg::Inprocess) => {
             bail!("in-process servers live in the `bmm deploy --target inprocess` that serves them")
         }
-        Some(TargetArg::Coolify) => {
-            return Err(DeployError::Unsupported {
-                target: bmm_deploy::Target::Coolify,
-            }
-            .into());
-        }
+        Some(TargetArg::Coolify) => out.push(Box::new(coolify()?)),
         None => {
             out.push(Box::new(process_deployer(place, None)?));
             if let Ok(docker) = docker().await {
                 out.push(Box::new(docker));
+            }
+            if std::env::var_os("COOLIFY_URL").is_some() {
+                out.push(Box::new(coolify()?));
             }
         }
     }

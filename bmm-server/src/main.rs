@@ -6,8 +6,8 @@
 //! slot in as one enum variant and one module each.
 
 mod auth;
-mod generate;
 mod deploy;
+mod generate;
 mod run;
 mod spec;
 

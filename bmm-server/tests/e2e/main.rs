@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod conformance;
+mod deploy_coolify;
 mod deploy_docker;
 mod deploy_process;
 mod deploy_support;
