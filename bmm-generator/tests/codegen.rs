@@ -621,6 +621,20 @@ fn write_to_creates_the_directory_and_refuses_to_clobber() {
         fs::read_to_string(dir.join("README.md")).unwrap(),
         "changed"
     );
+
+    // A planted link is replaced, not written through.
+    let outside = root.path().join("outside.txt");
+    fs::write(&outside, "keep me").unwrap();
+    fs::remove_file(dir.join("server.json")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("server.json")).unwrap();
+    bundle.write_to(&dir, true).unwrap();
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "keep me");
+    assert!(
+        !fs::symlink_metadata(dir.join("server.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
 }
 
 #[test]

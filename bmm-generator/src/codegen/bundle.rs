@@ -104,6 +104,11 @@ impl Bundle {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
             }
+            // Replace a link rather than write through it (`overwrite` must
+            // not let a planted symlink point a write elsewhere).
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                fs::remove_file(&path).map_err(|e| write_error(&path, e))?;
+            }
             fs::write(&path, &file.contents).map_err(|e| write_error(&path, e))?;
         }
         Ok(())
