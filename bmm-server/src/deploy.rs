@@ -235,7 +235,7 @@ pub(crate) fn supervise(args: SuperviseArgs) -> anyhow::Result<ExitCode> {
 async fn deploy_async(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let port_range: PortRange = args.port_range.parse()?;
     let check = CheckOptions::default().allow_http(args.allow_http);
-    let secrets = secret_values(args.secrets_stdin)?;
+    let secrets = crate::run::secret_values(args.secrets_stdin)?;
     let progress = Arc::new(|event: bmm_deploy::DeployEvent| note!("bmm: {}", event.message));
     let options = DeployOptions {
         org: args.org.clone(),
@@ -425,28 +425,4 @@ async fn find(
         server: server.to_owned(),
     }
     .into())
-}
-
-/// Secret values from `BMM_SECRET_<NAME>` variables, overridden by a JSON
-/// object on standard input when asked (as `bmm run` reads them).
-fn secret_values(from_stdin: bool) -> anyhow::Result<HashMap<String, String>> {
-    let mut values: HashMap<String, String> = std::env::vars()
-        .filter_map(|(key, value)| Some((key.strip_prefix("BMM_SECRET_")?.to_owned(), value)))
-        .collect();
-    if from_stdin {
-        let mut text = String::new();
-        io::stdin()
-            .take(1 << 20)
-            .read_to_string(&mut text)
-            .context("cannot read secrets from standard input")?;
-        let given: HashMap<String, String> = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "secrets on standard input must be a JSON object of strings (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
-        values.extend(given);
-    }
-    Ok(values)
 }

@@ -11,20 +11,24 @@
 //! compose file, README with install snippets) goes to `--out`.
 //!
 //! Progress goes to standard error; the summary to standard output, as text
-//! or, with `--json`, as one JSON document.
+//! or, with `--json`, as one JSON document. `--serve` then serves the new
+//! server in this process until Ctrl-C.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bmm_core::{BuildStep, Level, ServerSpec, Slug, ValidatedSpec};
+use bmm_deploy::{Bundle, Deployer, InProcessDeployer};
 use bmm_generator::codegen::{BundleOptions, Renderer};
 use bmm_generator::openapi::{self, ImportOptions};
 use bmm_generator::{
     AnthropicConfig, AnthropicGenerator, CheckOptions, Generated, Generator, GeneratorOptions,
     MockGenerator, Preview, Progress, Rejection, Request, SpecGenerator, Usage,
 };
+use bmm_runtime::{HostConfig, SecretValue, Secrets};
 use clap::{ArgGroup, Args};
 use serde_json::{Value, json};
 
@@ -91,6 +95,13 @@ pub(crate) struct GenerateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Then serve the server in this process until Ctrl-C (secrets from
+    /// BMM_SECRET_<NAME> variables).
+    #[arg(long)]
+    serve: bool,
+    /// With --serve: the port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080, requires = "serve")]
+    port: u16,
 }
 
 /// Runs `bmm generate`.
@@ -174,7 +185,41 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(&outcome, &args.out, &files);
     }
+    if args.serve {
+        serve(&args, outcome.spec).await?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--serve`: the new server in this process, in the foreground.
+async fn serve(args: &GenerateArgs, spec: ValidatedSpec) -> anyhow::Result<()> {
+    let values = crate::run::secret_values(false)?;
+    let secrets: Secrets = spec
+        .spec()
+        .secrets
+        .iter()
+        .filter_map(|s| {
+            let name = s.name.as_str();
+            let value = values.get(name)?;
+            Some((name.to_owned(), SecretValue::new(value.as_str())))
+        })
+        .collect();
+    let mut config = HostConfig::default();
+    config.serve.https_only = !args.allow_http;
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let deployer = InProcessDeployer::serve(config, addr).await?;
+    let deployment = deployer
+        .deploy(Bundle::from_spec(spec).with_secrets(secrets))
+        .await?;
+    // One line a person or a script can read the URL from.
+    println!(
+        "bmm: serving {} v{} at {} (Ctrl-C stops it)",
+        deployment.server, deployment.version, deployment.url
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    Ok(())
 }
 
 /// Refuses an output folder that has files in it, unless `force`.

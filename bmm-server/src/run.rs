@@ -248,7 +248,7 @@ fn load_dir(dir: &Path, options: &CheckOptions) -> anyhow::Result<Vec<ValidatedS
 
 /// Secret values from `BMM_SECRET_<NAME>` variables, overridden by a JSON
 /// object on standard input when asked.
-fn secret_values(from_stdin: bool) -> anyhow::Result<HashMap<String, String>> {
+pub(crate) fn secret_values(from_stdin: bool) -> anyhow::Result<HashMap<String, String>> {
     let mut values: HashMap<String, String> = std::env::vars()
         .filter_map(|(key, value)| Some((key.strip_prefix("BMM_SECRET_")?.to_owned(), value)))
         .collect();

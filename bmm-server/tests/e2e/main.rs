@@ -9,6 +9,7 @@ mod deploy_coolify;
 mod deploy_docker;
 mod deploy_process;
 mod deploy_support;
+mod generate_serve;
 mod harness;
 mod oauth;
 mod python;
