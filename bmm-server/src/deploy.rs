@@ -8,8 +8,6 @@
 //! `bmm ps`, `bmm logs` and `bmm rm` find them later. Secret values come from
 //! `BMM_SECRET_<NAME>` variables and/or `--secrets-stdin`, as for `bmm run`.
 
-use std::collections::HashMap;
-use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
