@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bmm_core::{BuildStep, Level};
+use bmm_core::BuildStep;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
@@ -494,17 +494,7 @@ impl Deployer for DockerDeployer {
         if let Err(reason) = checked {
             let tail = self.tail(&id, 5).await;
             self.discard(&id, Some(&tag)).await;
-            let reason = if tail.is_empty() {
-                reason
-            } else {
-                format!("{reason}; its log ends with:\n{tail}")
-            };
-            options.report(BuildStep::HealthCheck, Level::Error, reason.clone());
-            return Err(DeployError::HealthCheckFailed {
-                server: slug,
-                version,
-                reason,
-            });
+            return Err(bundle.health_failed(reason, &tail));
         }
         bundle.progress(BuildStep::HealthCheck, format!("healthy; serving at {url}"));
 

@@ -155,6 +155,23 @@ impl Bundle {
     pub(crate) fn progress(&self, step: BuildStep, message: impl Into<String>) {
         self.options.report(step, Level::Info, message);
     }
+
+    /// The error of a failed health check: reports it as progress and adds
+    /// the end of the new instance's log (`tail`, may be empty) to the reason.
+    pub(crate) fn health_failed(&self, reason: String, tail: &str) -> DeployError {
+        let reason = if tail.is_empty() {
+            reason
+        } else {
+            format!("{reason}; its log ends with:\n{tail}")
+        };
+        self.options
+            .report(BuildStep::HealthCheck, Level::Error, reason.clone());
+        DeployError::HealthCheckFailed {
+            server: self.spec.spec().slug.as_str().to_owned(),
+            version: self.spec.spec().version.clone(),
+            reason,
+        }
+    }
 }
 
 fn read_spec_text(file: &Path) -> Result<String> {

@@ -37,7 +37,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bmm_core::{BuildStep, Level};
+use bmm_core::BuildStep;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -344,17 +344,7 @@ impl Deployer for ProcessDeployer {
             if list_dirs(&base).is_empty() {
                 let _ = fs::remove_dir_all(&base);
             }
-            let reason = if tail.is_empty() {
-                reason
-            } else {
-                format!("{reason}; its log ends with:\n{tail}")
-            };
-            options.report(BuildStep::HealthCheck, Level::Error, reason.clone());
-            return Err(DeployError::HealthCheckFailed {
-                server: slug,
-                version,
-                reason,
-            });
+            return Err(bundle.health_failed(reason, &tail));
         }
         bundle.progress(BuildStep::HealthCheck, format!("healthy; serving at {url}"));
 

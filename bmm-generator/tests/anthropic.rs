@@ -285,36 +285,36 @@ async fn a_tool_poisoning_description_is_refused_with_every_problem_listed() {
     }
 }
 
-#[tokio::test]
-async fn a_banned_script_is_repaired() {
-    let banned = with_source(
-        good_spec(),
-        "export default function (args) { return eval('1 + ' + args.n); }\n",
-    );
-    let (fake, config) = fake(vec![Reply::answer(banned), Reply::answer(good_spec())]).await;
+/// Runs a first draft that fails its checks, then a good one; returns the
+/// problems the generator sent back about the first.
+async fn repaired(first: Value) -> String {
+    let (fake, config) = fake(vec![Reply::answer(first), Reply::answer(good_spec())]).await;
     let generated = generator(config)
         .generate(Request::new("dice"), &no_progress)
         .await
         .unwrap();
     assert_eq!(generated.rounds, 2);
-    let feedback = feedback(&fake);
+    feedback(&fake)
+}
+
+#[tokio::test]
+async fn a_banned_script_is_repaired() {
+    let feedback = repaired(with_source(
+        good_spec(),
+        "export default function (args) { return eval('1 + ' + args.n); }\n",
+    ))
+    .await;
     assert!(feedback.contains("tools[0]"), "{feedback}");
     assert!(feedback.contains("eval"), "{feedback}");
 }
 
 #[tokio::test]
 async fn a_script_that_throws_in_the_dry_run_is_sent_back() {
-    let throws = with_source(
+    let feedback = repaired(with_source(
         good_spec(),
         "export default function (args) { return args.n.toFixed(0).missing.length; }\n",
-    );
-    let (fake, config) = fake(vec![Reply::answer(throws), Reply::answer(good_spec())]).await;
-    let generated = generator(config)
-        .generate(Request::new("dice"), &no_progress)
-        .await
-        .unwrap();
-    assert_eq!(generated.rounds, 2);
-    let feedback = feedback(&fake);
+    ))
+    .await;
     assert!(feedback.contains("dry run failed"), "{feedback}");
     assert!(feedback.contains("TypeError"), "{feedback}");
 }

@@ -25,22 +25,6 @@ use bmm_runtime::{HostConfig, SecretValue, Secrets};
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
 
-/// Prints a line on standard output, ignoring a closed pipe.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-
-/// Prints a line on standard error, ignoring a closed pipe.
-macro_rules! note {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
-}
-
 /// Deploy targets named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum TargetArg {

@@ -5,6 +5,23 @@
 //! process exit code, so later groups (`serve`, `run`, `generate`, `deploy`)
 //! slot in as one enum variant and one module each.
 
+/// Prints a line on standard output. A runner must keep serving when nobody
+/// reads its output (a closed pipe), so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Like `say!`, on standard error.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod auth;
 mod deploy;
 mod generate;

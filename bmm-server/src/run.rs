@@ -19,23 +19,6 @@ use clap::Args;
 
 use crate::auth::{Endpoint, TokenSource};
 
-/// Prints a status line on standard output. A runner must keep serving when
-/// nobody reads its output (a closed pipe), so write errors are ignored.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-
-/// Like `say!`, on standard error.
-macro_rules! warn {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
-}
-
 /// Arguments of `bmm run`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["spec", "dir"])))]
@@ -229,7 +212,7 @@ fn load_dir(dir: &Path, options: &CheckOptions) -> anyhow::Result<Vec<ValidatedS
             Ok(spec) => {
                 let slug = spec.spec().slug.clone();
                 if specs.iter().any(|s| s.spec().slug == slug) {
-                    warn!(
+                    note!(
                         "bmm: skipping {}: slug {slug} is already served",
                         file.display()
                     );
@@ -237,7 +220,7 @@ fn load_dir(dir: &Path, options: &CheckOptions) -> anyhow::Result<Vec<ValidatedS
                     specs.push(spec);
                 }
             }
-            Err(error) => warn!("bmm: skipping {error:#}"),
+            Err(error) => note!("bmm: skipping {error:#}"),
         }
     }
     if specs.is_empty() {
