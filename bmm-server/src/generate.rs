@@ -96,7 +96,7 @@ pub(crate) struct GenerateArgs {
     #[arg(long)]
     json: bool,
     /// Then serve the server in this process until Ctrl-C (secrets from
-    /// BMM_SECRET_<NAME> variables).
+    /// `BMM_SECRET_<NAME>` variables).
     #[arg(long)]
     serve: bool,
     /// With --serve: the port on 127.0.0.1 (0 picks a free one).
