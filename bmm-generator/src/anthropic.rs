@@ -219,7 +219,7 @@ impl AnthropicGenerator {
             .json(body)
             .send()
             .await
-            .map_err(|e| self.transport_failure(&e))?;
+            .map_err(|e| transport_failure(&e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -243,17 +243,6 @@ impl AnthropicGenerator {
         Err(failure)
     }
 
-    fn transport_failure(&self, error: &reqwest::Error) -> Failure {
-        if error.is_timeout() {
-            Failure::retry(Kind::Timeout, None)
-        } else {
-            // reqwest's message names the URL; ours never carries a key, but
-            // keep the message short and URL-free anyway.
-            let reason = error.without_url_ref_string();
-            Failure::retry(Kind::Transport(reason), None)
-        }
-    }
-
     async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
         let limit = self.config.max_answer_bytes;
         let too_large = || Failure::fatal(ProviderError::AnswerTooLarge { limit });
@@ -261,11 +250,7 @@ impl AnthropicGenerator {
             return Err(too_large());
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_failure(&e))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(&e))? {
             if bytes.len() + chunk.len() > limit {
                 return Err(too_large());
             }
@@ -286,22 +271,6 @@ impl AnthropicGenerator {
         let half = capped / 2;
         let jitter = half.mul_f64(fastrand::f64());
         (half + jitter).max(asked.unwrap_or_default())
-    }
-}
-
-trait WithoutUrl {
-    fn without_url_ref_string(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref_string(&self) -> String {
-        let mut error = std::error::Error::source(self)
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "connection failed".into());
-        if error.len() > 200 {
-            error.truncate(200);
-        }
-        error
     }
 }
 
@@ -331,6 +300,18 @@ impl SpecGenerator for AnthropicGenerator {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// A transport failure: timeouts apart, retried as `Transport` with the
+/// error's cause as its reason (never reqwest's message, which names the URL).
+fn transport_failure(error: &reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        return Failure::retry(Kind::Timeout, None);
+    }
+    let reason = std::error::Error::source(error)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "connection failed".into());
+    Failure::retry(Kind::Transport(truncate(&reason, 200)), None)
 }
 
 /// Why an attempt failed, and whether to retry.

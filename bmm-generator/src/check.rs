@@ -176,10 +176,6 @@ impl Checker {
             let (result, _logs) = server.execute(name, &args).await;
             let fetched = requests.load(Ordering::SeqCst) > 0;
             let Err(error) = result else { continue };
-            if fetched && matches!(error, bmm_runtime::Error::Response { .. }) {
-                // Shaping a made-up `{}` answer says nothing about the real one.
-                continue;
-            }
             match classify(&error, fetched) {
                 Verdict::Problem => outcome
                     .problems
@@ -187,6 +183,7 @@ impl Checker {
                 Verdict::Warning => outcome.warnings.push(format!(
                     "{at}: the dry run could not confirm the tool works offline: {error}"
                 )),
+                Verdict::Fine => {}
             }
         }
         outcome
@@ -249,6 +246,8 @@ pub struct DryRun {
 enum Verdict {
     Problem,
     Warning,
+    /// Says nothing about the tool offline.
+    Fine,
 }
 
 fn classify(error: &bmm_runtime::Error, fetched: bool) -> Verdict {
@@ -266,6 +265,8 @@ fn classify(error: &bmm_runtime::Error, fetched: bool) -> Verdict {
         | E::UnknownTool { .. } => Verdict::Problem,
         E::Template { .. } | E::InvalidOutput { .. } if !fetched => Verdict::Problem,
         E::Script { message } if !fetched && is_engine_error(message) => Verdict::Problem,
+        // Shaping a made-up `{}` answer says nothing about the real one.
+        E::Response { .. } if fetched => Verdict::Fine,
         _ => Verdict::Warning,
     }
 }

@@ -21,7 +21,7 @@ use bmm_deploy::{
     Bundle, DeployError, DeployOptions, Deployer, Deployment, DockerConfig, DockerDeployer,
     InProcessDeployer, LogSource, PortRange, ProcessConfig, ProcessDeployer,
 };
-use bmm_runtime::{HostConfig, SecretValue, Secrets};
+use bmm_runtime::HostConfig;
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
 
@@ -228,18 +228,7 @@ async fn deploy_async(args: DeployArgs) -> anyhow::Result<ExitCode> {
         progress: Some(progress),
     };
     let bundle = Bundle::from_dir(&args.bundle, &check)?;
-    let declared: Secrets = bundle
-        .spec
-        .spec()
-        .secrets
-        .iter()
-        .filter_map(|s| {
-            let name = s.name.as_str();
-            secrets
-                .get(name)
-                .map(|v| (name.to_owned(), SecretValue::new(v.as_str())))
-        })
-        .collect();
+    let declared = crate::run::declared_secrets(&bundle.spec, &secrets);
     let bundle = bundle.with_secrets(declared).with_options(options);
 
     match args.target {
@@ -316,7 +305,19 @@ async fn serve_in_process(
     config.serve.https_only = !args.allow_http;
     config.serve.allowed_networks = args.allow_networks.clone();
     let port = range.pick(args.bind, &Default::default())?;
-    let deployer = InProcessDeployer::serve(config, SocketAddr::new(args.bind, port)).await?;
+    serve_until_interrupted(config, SocketAddr::new(args.bind, port), bundle).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `bundle` from a host in this process at `addr` until Ctrl-C,
+/// printing the URL it serves at (`bmm deploy --target inprocess`,
+/// `bmm generate --serve`).
+pub(crate) async fn serve_until_interrupted(
+    config: HostConfig,
+    addr: SocketAddr,
+    bundle: Bundle,
+) -> anyhow::Result<()> {
+    let deployer = InProcessDeployer::serve(config, addr).await?;
     let deployment = deployer.deploy(bundle).await?;
     say!(
         "bmm: serving {} v{} in this process at {} (Ctrl-C stops it)",
@@ -328,7 +329,7 @@ async fn serve_in_process(
         .await
         .context("cannot wait for Ctrl-C")?;
     say!("bmm: shutting down");
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn state_dir(place: &Place) -> anyhow::Result<PathBuf> {

@@ -21,14 +21,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bmm_core::{BuildStep, Level, ServerSpec, Slug, ValidatedSpec};
-use bmm_deploy::{Bundle, Deployer, InProcessDeployer};
+use bmm_deploy::Bundle;
 use bmm_generator::codegen::{BundleOptions, Renderer};
 use bmm_generator::openapi::{self, ImportOptions};
 use bmm_generator::{
-    AnthropicConfig, AnthropicGenerator, CheckOptions, Generated, Generator, GeneratorOptions,
-    MockGenerator, Preview, Progress, Rejection, Request, SpecGenerator, Usage,
+    AnthropicConfig, AnthropicGenerator, CheckOptions, Checker, Generated, Generator,
+    GeneratorOptions, MockGenerator, Preview, Progress, Rejection, Request, SpecGenerator,
 };
-use bmm_runtime::{HostConfig, SecretValue, Secrets};
+use bmm_runtime::HostConfig;
 use clap::{ArgGroup, Args};
 use serde_json::{Value, json};
 
@@ -114,33 +114,6 @@ pub(crate) fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(generate(args))
 }
 
-/// What the summary reports, whichever way the spec came.
-struct Outcome {
-    spec: ValidatedSpec,
-    preview: Preview,
-    warnings: Vec<String>,
-    produced_by: String,
-    mock: bool,
-    rounds: u32,
-    usage: Vec<Usage>,
-    changes: Option<bmm_generator::Changes>,
-}
-
-impl From<Generated> for Outcome {
-    fn from(g: Generated) -> Self {
-        Self {
-            spec: g.spec,
-            preview: g.preview,
-            warnings: g.warnings,
-            produced_by: g.produced_by,
-            mock: g.mock,
-            rounds: g.rounds,
-            usage: g.usage,
-            changes: g.changes,
-        }
-    }
-}
-
 async fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if let Some(slug) = &args.slug {
         Slug::new(slug.clone()).map_err(|e| anyhow::anyhow!("--slug: {e}"))?;
@@ -193,33 +166,12 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
 
 /// `--serve`: the new server in this process, in the foreground.
 async fn serve(args: &GenerateArgs, spec: ValidatedSpec) -> anyhow::Result<()> {
-    let values = crate::run::secret_values(false)?;
-    let secrets: Secrets = spec
-        .spec()
-        .secrets
-        .iter()
-        .filter_map(|s| {
-            let name = s.name.as_str();
-            let value = values.get(name)?;
-            Some((name.to_owned(), SecretValue::new(value.as_str())))
-        })
-        .collect();
+    let secrets = crate::run::declared_secrets(&spec, &crate::run::secret_values(false)?);
     let mut config = HostConfig::default();
     config.serve.https_only = !args.allow_http;
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let deployer = InProcessDeployer::serve(config, addr).await?;
-    let deployment = deployer
-        .deploy(Bundle::from_spec(spec).with_secrets(secrets))
-        .await?;
-    // One line a person or a script can read the URL from.
-    println!(
-        "bmm: serving {} v{} at {} (Ctrl-C stops it)",
-        deployment.server, deployment.version, deployment.url
-    );
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
-    Ok(())
+    let bundle = Bundle::from_spec(spec).with_secrets(secrets);
+    crate::deploy::serve_until_interrupted(config, addr, bundle).await
 }
 
 /// Refuses an output folder that has files in it, unless `force`.
@@ -265,7 +217,7 @@ fn provider(args: &GenerateArgs) -> anyhow::Result<Arc<dyn SpecGenerator>> {
     Ok(Arc::new(AnthropicGenerator::new(config)?))
 }
 
-async fn draft(args: &GenerateArgs, options: GeneratorOptions) -> anyhow::Result<Outcome> {
+async fn draft(args: &GenerateArgs, options: GeneratorOptions) -> anyhow::Result<Generated> {
     let prompt = args.prompt.clone().unwrap_or_default();
     let mut request = match &args.iterate {
         Some(file) => Request::iterate(load_spec(file)?, prompt),
@@ -274,17 +226,16 @@ async fn draft(args: &GenerateArgs, options: GeneratorOptions) -> anyhow::Result
     request.name = args.name.clone();
     request.slug = args.slug.clone().map(Slug::new).transpose()?;
     let generator = Generator::new(provider(args)?, options)?;
-    let generated = generator
+    Ok(generator
         .generate(request, &|p: Progress| progress(&p))
-        .await?;
-    Ok(generated.into())
+        .await?)
 }
 
 async fn import(
     args: &GenerateArgs,
     file: &Path,
     options: GeneratorOptions,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Generated> {
     let text = read_limited(file)?;
     let mut import = ImportOptions::new().allow_http(args.allow_http);
     import.name = args.name.clone();
@@ -314,9 +265,9 @@ async fn import(
         level: Level::Info,
         message: "validating and dry-running the spec".into(),
     });
-    let generator = Generator::new(Arc::new(MockGenerator), options)?;
+    let checker = Checker::new(options.check)?;
     let draft = serde_json::to_value(&imported.spec)?;
-    let checked = match generator.checker().check(&draft).await {
+    let checked = match checker.check(&draft).await {
         Ok(checked) => checked,
         Err(Rejection { problems, .. }) => bail!(
             "the imported spec has {} problem(s):\n{}",
@@ -329,7 +280,7 @@ async fn import(
         ),
     };
     warnings.extend(checked.warnings);
-    Ok(Outcome {
+    Ok(Generated {
         preview: Preview::of(checked.spec.spec()),
         spec: checked.spec,
         warnings,
@@ -362,15 +313,7 @@ fn progress(progress: &Progress) {
     eprintln!("[{step}] {level}{}", progress.message);
 }
 
-fn total(usage: &[Usage]) -> Usage {
-    let mut total = Usage::default();
-    for u in usage {
-        total += *u;
-    }
-    total
-}
-
-fn print_summary(outcome: &Outcome, out: &Path, files: &[String]) {
+fn print_summary(outcome: &Generated, out: &Path, files: &[String]) {
     let spec = outcome.spec.spec();
     println!(
         "{} ({}) v{}: {} tool(s), drafted by {}{}",
@@ -424,7 +367,7 @@ fn print_summary(outcome: &Outcome, out: &Path, files: &[String]) {
         }
     }
     if !outcome.usage.is_empty() && !outcome.mock {
-        let t = total(&outcome.usage);
+        let t = outcome.total_usage();
         println!(
             "\nTokens: {} input ({} from cache), {} output",
             t.input_tokens + t.cache_read_input_tokens + t.cache_creation_input_tokens,
@@ -443,7 +386,7 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 
-fn print_json(outcome: &Outcome, out: &Path, files: &[String]) -> anyhow::Result<()> {
+fn print_json(outcome: &Generated, out: &Path, files: &[String]) -> anyhow::Result<()> {
     let spec = outcome.spec.spec();
     let value: Value = json!({
         "name": spec.name,
@@ -453,7 +396,7 @@ fn print_json(outcome: &Outcome, out: &Path, files: &[String]) -> anyhow::Result
         "mock": outcome.mock,
         "rounds": outcome.rounds,
         "usage": outcome.usage,
-        "total_usage": total(&outcome.usage),
+        "total_usage": outcome.total_usage(),
         "tools": outcome.preview.tools,
         "secrets": outcome.preview.secrets,
         "warnings": outcome.warnings,

@@ -112,15 +112,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     config.serve.allowed_networks = args.allow_networks.clone();
     let host = Host::new(config).context("cannot start the host")?;
     for spec in &specs {
-        let declared = spec.spec().secrets.iter().map(|s| s.name.as_str());
-        let values: Secrets = declared
-            .filter_map(|name| {
-                secrets
-                    .get(name)
-                    .map(|v| (name.to_owned(), SecretValue::new(v.as_str())))
-            })
-            .collect();
-        host.deploy(spec, values)
+        host.deploy(spec, declared_secrets(spec, &secrets))
             .with_context(|| format!("cannot serve {}", spec.spec().slug))?;
     }
 
@@ -227,6 +219,20 @@ fn load_dir(dir: &Path, options: &CheckOptions) -> anyhow::Result<Vec<ValidatedS
         bail!("{} holds no valid spec", dir.display());
     }
     Ok(specs)
+}
+
+/// The values of the secrets `spec` declares, out of `values` (others are
+/// never handed to a server).
+pub(crate) fn declared_secrets(spec: &ValidatedSpec, values: &HashMap<String, String>) -> Secrets {
+    spec.spec()
+        .secrets
+        .iter()
+        .filter_map(|s| {
+            let name = s.name.as_str();
+            let value = values.get(name)?;
+            Some((name.to_owned(), SecretValue::new(value.as_str())))
+        })
+        .collect()
 }
 
 /// Secret values from `BMM_SECRET_<NAME>` variables, overridden by a JSON
