@@ -129,7 +129,11 @@ impl Host {
             &inner.config.serve,
         )?;
         let factory = server.clone();
+        // JSON for a request whose whole answer is one message (the
+        // 2026-07-28 lane; a call that logs first still streams as SSE):
+        // no event framing or priming for the client to parse.
         let mut transport = StreamableHttpServerConfig::default()
+            .with_json_response(true)
             .with_allowed_hosts(inner.config.allowed_hosts.iter().cloned())
             .with_allowed_origins(inner.config.allowed_origins.iter().cloned())
             .enforce_origin_validation();

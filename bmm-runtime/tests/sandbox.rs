@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use bmm_runtime::{
     EgressClient, EgressPolicy, EgressRequest, Error, Sandbox, SandboxConfig, Script, ScriptEnv,
-    SecretValue, Secrets, TenantGate,
+    ScriptOutput, SecretValue, Secrets, TenantGate,
 };
 use serde_json::{Value, json};
 
@@ -597,6 +597,8 @@ async fn escape_prototype_pollution_across_calls_and_tenants() {
     })"#;
     let clean =
         json!({ "polluted": null, "map": [2], "parse": [1], "fetch": "function", "leak": null });
+    // The first call of a script runs on a fresh engine, where these writes
+    // succeed; the engine is dropped with them.
     assert_eq!(h.run(pollute, json!({})).await.unwrap(), json!("done"));
     assert_eq!(h.run(probe, json!({})).await.unwrap(), clean);
     // Another tenant on the same pool sees a clean world too.
@@ -608,6 +610,134 @@ async fn escape_prototype_pollution_across_calls_and_tenants() {
         .await
         .unwrap();
     assert_eq!(output.value, clean);
+}
+
+/// Calls one `Script` (one source, one tenant) `times` times, so that after
+/// its first calls on each worker it runs on a reused, hardened engine.
+async fn repeat(
+    h: &Harness,
+    source: &str,
+    times: usize,
+    args: impl Fn(usize) -> Value,
+) -> Vec<ScriptOutput> {
+    let script = Script::new(source.replace("{{ADDR}}", &h.addr.to_string())).unwrap();
+    let mut outputs = Vec::new();
+    for i in 0..times {
+        let output = h
+            .sandbox
+            .call(&h.tenant, &script, &args(i), &h.env)
+            .await
+            .unwrap();
+        outputs.push(output);
+    }
+    outputs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_state_across_calls_of_one_script() {
+    let h = harness().await;
+    // Every write a call could leave for the next one, tried on each call;
+    // what the call found on arrival must always be the clean world.
+    let probe = r#"let calls = 0;
+    export default (args) => {
+        calls += 1;
+        const found = {
+            calls, polluted: ({}).polluted ?? null, leak: globalThis.leak ?? null,
+            map: [1].map((x) => x + 1), parse: JSON.parse("[1]"),
+            stash: Array.prototype.map.stash ?? null,
+            iterator: [...[7]], symbol: Symbol.for("bmm").description,
+            frozen: Object.isFrozen(Object.prototype),
+        };
+        const attempts = [
+            () => { Object.prototype.polluted = args.n; },
+            () => { Array.prototype.map = () => "hijacked"; },
+            () => { JSON.parse = () => "hijacked"; },
+            () => { globalThis.leak = args.n; },
+            () => { Array.prototype.map.stash = args.n; },
+            () => { Object.getPrototypeOf([][Symbol.iterator]()).next = () => ({ done: true }); },
+            () => { Object.defineProperty(globalThis, "leak", { value: args.n }); },
+            () => { delete Array.prototype.map; },
+            () => { Object.setPrototypeOf(Array.prototype, null); },
+        ];
+        for (const attempt of attempts) {
+            try { attempt(); } catch (e) { if (!(e instanceof TypeError)) throw e; }
+        }
+        return found;
+    }"#;
+    let outputs = repeat(&h, probe, 12, |i| json!({ "n": i })).await;
+    let mut reused = 0;
+    for output in &outputs {
+        let mut found = output.value.clone();
+        if found["frozen"] == json!(true) {
+            reused += 1;
+        }
+        found.as_object_mut().unwrap().remove("frozen");
+        assert_eq!(
+            found,
+            json!({ "calls": 1, "polluted": null, "leak": null, "map": [2], "parse": [1],
+                    "stash": null, "iterator": [7], "symbol": "bmm" })
+        );
+    }
+    // The calls after the first two on each worker ran on warm engines.
+    assert!(
+        reused >= 8,
+        "only {reused} of 12 calls ran on a warm engine"
+    );
+    h.still_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_left_behind_never_reaches_a_later_call() {
+    let h = harness().await;
+    // A job queued after the result and a fetch never awaited: either could
+    // run during a later call on the same engine and write into its logs.
+    let source = r#"export default (args) => {
+        Promise.resolve().then(() => console.log("late from call " + args.n));
+        if (args.n % 2 === 0) fetch("http://{{ADDR}}/slow");
+        console.log("call " + args.n);
+        return args.n;
+    }"#;
+    let outputs = repeat(&h, source, 10, |i| json!({ "n": i })).await;
+    for (i, output) in outputs.iter().enumerate() {
+        assert_eq!(output.value, json!(i));
+        assert_eq!(output.logs, vec![format!("call {i}")]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordinary_scripts_work_on_hardened_engines() {
+    let h = harness().await;
+    // Assignments that shadow a frozen built-in's property on an object of
+    // the script's own (the "override mistake") still work.
+    let source = r#"class Custom extends Error {}
+    export default async (args) => {
+        const error = new Custom("boom");
+        error.name = "CustomError";
+        error.message = "changed";
+        const object = { a: 1 };
+        object.toString = () => "custom";
+        object.valueOf = () => 41;
+        function Point(x) { this.x = x; }
+        Point.prototype.toString = function () { return "P" + this.x; };
+        const response = await fetch("http://{{ADDR}}/items");
+        const items = await response.json();
+        const map = new Map([[1, "one"]]);
+        return {
+            error: String(error), object: String(object), sum: object + 1,
+            point: String(new Point(args.n)), items: JSON.stringify(items).length > 2,
+            map: [...map.entries()], date: typeof Date.now(), regex: /b+/.exec("abbc")[0],
+            sorted: [3, 1, 2].sort(), json: JSON.stringify({ x: [1] }),
+        };
+    }"#;
+    let outputs = repeat(&h, source, 8, |i| json!({ "n": i })).await;
+    for (i, output) in outputs.iter().enumerate() {
+        assert_eq!(
+            output.value,
+            json!({ "error": "CustomError: changed", "object": "custom", "sum": 42,
+                    "point": format!("P{i}"), "items": true, "map": [[1, "one"]],
+                    "date": "number", "regex": "bb", "sorted": [1, 2, 3], "json": "{\"x\":[1]}" })
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

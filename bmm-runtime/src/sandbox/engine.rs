@@ -1,4 +1,13 @@
-//! One script call in a fresh QuickJS runtime and context, run on a sandbox worker thread.
+//! QuickJS engines and the script calls they run, on a sandbox worker thread.
+//!
+//! An [`Engine`] is one runtime and context, locked down (no code generation
+//! from strings) and hardened (every built-in reachable from the global
+//! object frozen) before any script runs. A worker keeps a few engines, one
+//! per tenant and script, and runs that script's calls on it: each call
+//! evaluates the module afresh, so module state starts over, and nothing a
+//! call could write to outlives it — the global object and the built-ins are
+//! frozen. An engine is discarded after a call that hit a limit, left work
+//! behind (pending jobs or requests), or after a bounded number of calls.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -45,6 +54,75 @@ type Intrinsics = (
 /// Function literals whose prototypes hold the async, generator and async
 /// generator function constructors (`Function.prototype` is reached directly).
 const CONSTRUCTOR_CARRIERS: &str = "[async function () {}, function* () {}, async function* () {}]";
+
+/// Freezes every built-in reachable from the global object, the global object
+/// itself and the intrinsics only instances lead to (iterator, generator and
+/// async function prototypes), so that nothing one call writes there can be
+/// seen by the next. Runs once per engine, after [`lock_down`].
+///
+/// Freezing makes an assignment such as `error.name = "X"` or
+/// `object.toString = f` throw, because the property it would shadow on a
+/// frozen prototype is read-only (the "override mistake"). For the prototypes
+/// where scripts commonly do that — `Object.prototype`, `Function.prototype`
+/// and the error prototypes — each data property becomes an accessor whose
+/// setter defines the property on the object assigned to, and throws only
+/// when the target is the shared prototype itself.
+const HARDEN: &str = r#"(() => {
+  "use strict";
+  const { defineProperty, getOwnPropertyDescriptor, getPrototypeOf, freeze } = Object;
+  const ownKeys = Reflect.ownKeys;
+  const tame = (proto, keys) => {
+    for (const key of keys ?? ownKeys(proto)) {
+      const desc = getOwnPropertyDescriptor(proto, key);
+      if (desc === undefined || !("value" in desc) || !desc.configurable) continue;
+      const value = desc.value;
+      defineProperty(proto, key, {
+        get() { return value; },
+        set(next) {
+          if (this === proto) {
+            throw new TypeError("built-ins are frozen: cannot assign " + String(key));
+          }
+          defineProperty(this, key, { value: next, writable: true, enumerable: true, configurable: true });
+        },
+        enumerable: desc.enumerable,
+        configurable: false,
+      });
+    }
+  };
+  tame(Object.prototype);
+  tame(Function.prototype, ["constructor", "toString"]);
+  for (const E of [Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError,
+                   URIError, AggregateError, globalThis.InternalError]) {
+    if (typeof E === "function") tame(E.prototype);
+  }
+  const roots = [globalThis];
+  const protoOf = (value) => roots.push(getPrototypeOf(value));
+  for (const f of [async function () {}, function* () {}, async function* () {}]) {
+    protoOf(f);
+    roots.push(f.prototype);
+  }
+  protoOf((function* () {})());
+  protoOf((async function* () {})());
+  protoOf([][Symbol.iterator]());
+  protoOf(new Map()[Symbol.iterator]());
+  protoOf(new Set()[Symbol.iterator]());
+  protoOf(""[Symbol.iterator]());
+  protoOf(/x/[Symbol.matchAll](""));
+  const seen = new Set();
+  while (roots.length > 0) {
+    const value = roots.pop();
+    if (value === null || (typeof value !== "object" && typeof value !== "function")) continue;
+    if (seen.has(value)) continue;
+    seen.add(value);
+    freeze(value);
+    roots.push(getPrototypeOf(value));
+    for (const key of ownKeys(value)) {
+      const desc = getOwnPropertyDescriptor(value, key);
+      if ("value" in desc) roots.push(desc.value);
+      else roots.push(desc.get, desc.set);
+    }
+  }
+})()"#;
 
 /// The message of the error the replaced code-generation entry points throw.
 const NO_CODEGEN: &str = "code generation from strings is disabled";
@@ -256,6 +334,9 @@ impl Drop for ReleaseOnDrop<'_> {
 
 /// What a call needs, moved onto the worker thread.
 pub(super) struct Call {
+    /// The tenant (served spec) the call is for; engines are never shared
+    /// between tenants.
+    pub(super) tenant: u64,
     pub(super) source: Arc<str>,
     pub(super) args: String,
     pub(super) env: ScriptEnv,
@@ -264,90 +345,151 @@ pub(super) struct Call {
     pub(super) handle: Option<tokio::runtime::Handle>,
 }
 
-/// A runtime and context that no call has used yet. Workers build the next
-/// one after replying, so its cost (most of a call's) is off the critical
-/// path while every call still starts from an engine nobody touched.
-pub(super) struct Fresh {
-    runtime: Runtime,
+/// The call an engine is running, if any: the host functions and the
+/// interrupt handler are installed once per engine and find the call's state here.
+pub(super) type Current = Rc<RefCell<Option<Rc<CallState>>>>;
+
+/// The state of the running call, or a `TypeError` when none runs (a host
+/// function reached outside a call).
+pub(super) fn current_state(ctx: &Ctx<'_>, current: &Current) -> rquickjs::Result<Rc<CallState>> {
+    current
+        .borrow()
+        .clone()
+        .ok_or_else(|| Exception::throw_type(ctx, "no call is running"))
+}
+
+/// One QuickJS runtime and context, locked down, with `console` and `fetch`
+/// installed and (for engines that run more than one call) hardened.
+pub(super) struct Engine {
+    // Field order is drop order: the context before its runtime.
     context: Context,
+    runtime: Runtime,
+    current: Current,
+    calls: u32,
 }
 
-/// Builds a [`Fresh`] engine, with no limits bound yet.
-pub(super) fn fresh() -> Result<Fresh> {
-    let engine = |e: rquickjs::Error| Error::Engine {
-        message: e.to_string(),
-    };
-    let runtime = Runtime::new().map_err(engine)?;
-    let context = Context::custom::<Intrinsics>(&runtime).map_err(engine)?;
-    Ok(Fresh { runtime, context })
+impl Engine {
+    /// Builds an engine. `harden` freezes every built-in (required for an
+    /// engine that runs more than one call).
+    pub(super) fn new(harden: bool) -> Result<Self> {
+        let engine = |e: rquickjs::Error| Error::Engine {
+            message: format!("sandbox setup failed: {e}"),
+        };
+        let runtime = Runtime::new().map_err(engine)?;
+        let context = Context::custom::<Intrinsics>(&runtime).map_err(engine)?;
+        let current: Current = Rc::new(RefCell::new(None));
+        let interrupt = Rc::clone(&current);
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            interrupt
+                .borrow()
+                .as_ref()
+                .is_some_and(|state| state.should_interrupt())
+        })));
+        context.with(|ctx| -> Result<()> {
+            let setup = |e: rquickjs::Error| {
+                let detail = match e {
+                    rquickjs::Error::Exception => {
+                        let thrown = ctx.catch();
+                        let (name, message) = error_parts(&ctx, &thrown);
+                        format!("{name}: {message}")
+                    }
+                    other => other.to_string(),
+                };
+                Error::Engine {
+                    message: format!("sandbox setup failed: {detail}"),
+                }
+            };
+            lock_down(&ctx).map_err(setup)?;
+            install_console(&ctx, &current).map_err(setup)?;
+            fetch::install(&ctx, &current).map_err(setup)?;
+            if harden {
+                ctx.eval::<(), _>(HARDEN).map_err(setup)?;
+            }
+            Ok(())
+        })?;
+        Ok(Self {
+            context,
+            runtime,
+            current,
+            calls: 0,
+        })
+    }
+
+    /// Calls served so far.
+    pub(super) fn calls(&self) -> u32 {
+        self.calls
+    }
+
+    /// Runs one call. Returns its result and whether the engine may run
+    /// another: not after a limit or policy stop, an engine failure, or a
+    /// call that left jobs or requests behind.
+    pub(super) fn run(&mut self, call: Call) -> (Result<ScriptOutput>, bool) {
+        let (tx, rx) = mpsc::channel();
+        let state = Rc::new(CallState::new(
+            call.limits,
+            call.env,
+            call.handle,
+            call.cancel,
+            tx,
+        ));
+        self.calls = self.calls.saturating_add(1);
+        self.runtime.set_memory_limit(state.limits.memory);
+        self.runtime.set_max_stack_size(state.limits.max_stack);
+        *self.current.borrow_mut() = Some(Rc::clone(&state));
+        let (result, left_work) = self.context.with(|ctx| {
+            let _release = ReleaseOnDrop(&state);
+            let result = run_module(&ctx, &state, &rx, &call.source, Some(&call.args));
+            (result, state.in_flight() > 0)
+        });
+        *self.current.borrow_mut() = None;
+        let clean = state.stop.get().is_none() && !left_work && !self.runtime.is_job_pending();
+        let reusable = clean
+            && matches!(
+                result,
+                Ok(_)
+                    | Err(Error::Script { .. }
+                        | Error::OutputTooLarge { .. }
+                        | Error::InvalidOutput { .. })
+            );
+        let output = result.map(|value| ScriptOutput {
+            value,
+            logs: state.logs.take(),
+        });
+        (output, reusable)
+    }
 }
 
-/// Runs one call to completion in a fresh runtime and context: `spare` when
-/// the worker prepared one, else a new one.
-pub(super) fn execute(call: Call, spare: Option<Fresh>) -> Result<ScriptOutput> {
-    let (tx, rx) = mpsc::channel();
-    let state = Rc::new(CallState::new(
-        call.limits,
-        call.env,
-        call.handle,
-        call.cancel,
-        tx,
-    ));
-    let (runtime, context) = match spare {
-        Some(fresh) => bind(fresh, &state),
-        None => new_context(&state)?,
-    };
-    let result = context.with(|ctx| {
-        let _release = ReleaseOnDrop(&state);
-        run_module(&ctx, &state, &rx, &call.source, Some(&call.args))
-    });
-    drop(context);
-    runtime.set_interrupt_handler(None);
-    drop(runtime);
-    let value = result?;
-    let logs = state.logs.take();
-    Ok(ScriptOutput { value, logs })
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.runtime.set_interrupt_handler(None);
+    }
 }
 
 /// Compiles and evaluates `source` without calling it, under `limits`, to
 /// report syntax errors and a missing entry point. `fetch` is refused.
 pub(super) fn check(source: &str, limits: Limits) -> Result<()> {
+    let engine = Engine::new(false)?;
     let (tx, rx) = mpsc::channel();
-    let env = ScriptEnv::isolated();
     let state = Rc::new(CallState::new(
         limits,
-        env,
+        ScriptEnv::isolated(),
         None,
         Arc::new(AtomicBool::new(false)),
         tx,
     ));
-    let (runtime, context) = new_context(&state)?;
-    let result = context.with(|ctx| {
+    engine.runtime.set_memory_limit(limits.memory);
+    engine.runtime.set_max_stack_size(limits.max_stack);
+    *engine.current.borrow_mut() = Some(Rc::clone(&state));
+    let result = engine.context.with(|ctx| {
         let _release = ReleaseOnDrop(&state);
         run_module(&ctx, &state, &rx, source, None).map(drop)
     });
-    drop(context);
-    runtime.set_interrupt_handler(None);
-    drop(runtime);
+    *engine.current.borrow_mut() = None;
     result
 }
 
-fn new_context(state: &Rc<CallState>) -> Result<(Runtime, Context)> {
-    Ok(bind(fresh()?, state))
-}
-
-/// Binds a call's limits and interrupt deadline to a fresh engine.
-fn bind(fresh: Fresh, state: &Rc<CallState>) -> (Runtime, Context) {
-    let Fresh { runtime, context } = fresh;
-    runtime.set_memory_limit(state.limits.memory);
-    runtime.set_max_stack_size(state.limits.max_stack);
-    let handler_state = Rc::clone(state);
-    runtime.set_interrupt_handler(Some(Box::new(move || handler_state.should_interrupt())));
-    (runtime, context)
-}
-
-/// Locks the global down, installs host functions, evaluates the module and,
-/// when `args` is given, calls its default export and returns the result as JSON.
+/// Evaluates the module and, when `args` is given, calls its default export
+/// and returns the result as JSON.
 fn run_module<'js>(
     ctx: &Ctx<'js>,
     state: &Rc<CallState>,
@@ -355,17 +497,6 @@ fn run_module<'js>(
     source: &str,
     args: Option<&str>,
 ) -> Result<serde_json::Value> {
-    state
-        .run_js(|| lock_down(ctx))
-        .map_err(|e| match classify(ctx, state, e) {
-            Error::Script { message } => Error::Engine {
-                message: format!("sandbox setup failed: {message}"),
-            },
-            other => other,
-        })?;
-    install_console(ctx, state).map_err(|e| classify(ctx, state, e))?;
-    fetch::install(ctx, state).map_err(|e| classify(ctx, state, e))?;
-
     let declared = Module::declare(ctx.clone(), MODULE_NAME, source)
         .map_err(|e| compile_error(ctx, state, e))?;
     let (module, evaluated) = state
@@ -481,25 +612,30 @@ fn to_json<'js>(ctx: &Ctx<'js>, state: &CallState, value: Value<'js>) -> Result<
     })
 }
 
-fn install_console<'js>(ctx: &Ctx<'js>, state: &Rc<CallState>) -> rquickjs::Result<()> {
+fn install_console<'js>(ctx: &Ctx<'js>, current: &Current) -> rquickjs::Result<()> {
     let console = Object::new(ctx.clone())?;
     for level in ["log", "info", "warn", "error", "debug"] {
-        let state = Rc::clone(state);
+        let current = Rc::clone(current);
         let prefix = if level == "log" {
             String::new()
         } else {
             format!("[{level}] ")
         };
-        let function = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<Value<'js>>| {
-            let mut line = prefix.clone();
-            for (i, arg) in args.0.into_iter().enumerate() {
-                if i > 0 {
-                    line.push(' ');
+        let function = Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<()> {
+                let state = current_state(&ctx, &current)?;
+                let mut line = prefix.clone();
+                for (i, arg) in args.0.into_iter().enumerate() {
+                    if i > 0 {
+                        line.push(' ');
+                    }
+                    line.push_str(&display(&ctx, arg));
                 }
-                line.push_str(&display(&ctx, arg));
-            }
-            state.log(line);
-        })?;
+                state.log(line);
+                Ok(())
+            },
+        )?;
         console.set(level, function)?;
     }
     ctx.globals().set("console", console)

@@ -8,7 +8,7 @@ use rquickjs::function::Opt;
 use rquickjs::{Ctx, Exception, Function, Object, Persistent, Promise, Value};
 use url::Url;
 
-use super::engine::{CallState, Resolvers, truncate};
+use super::engine::{CallState, Current, Resolvers, current_state, truncate};
 use crate::egress::{EgressRequest, EgressResponse};
 use crate::secret::redact;
 use crate::{Error, Result};
@@ -20,14 +20,17 @@ pub(super) struct Completion {
 }
 
 /// Defines the global `fetch`.
-pub(super) fn install<'js>(ctx: &Ctx<'js>, state: &Rc<CallState>) -> rquickjs::Result<()> {
-    let state = Rc::clone(state);
+pub(super) fn install<'js>(ctx: &Ctx<'js>, current: &Current) -> rquickjs::Result<()> {
+    let current = Rc::clone(current);
     let fetch = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>,
               url: Value<'js>,
               init: Opt<Value<'js>>|
-              -> rquickjs::Result<Promise<'js>> { start(&ctx, &state, url, init.0) },
+              -> rquickjs::Result<Promise<'js>> {
+            let state = current_state(&ctx, &current)?;
+            start(&ctx, &state, url, init.0)
+        },
     )?;
     ctx.globals().set("fetch", fetch)
 }

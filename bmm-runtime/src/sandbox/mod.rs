@@ -1,16 +1,22 @@
 //! Sandboxed JavaScript `script` tools: QuickJS (rquickjs) on a dedicated worker pool.
 //!
-//! Every call gets a fresh QuickJS runtime and context, so each call has its
-//! own memory limit and interrupt deadline and nothing a script does survives
-//! into the next call. Calls run on the [`Sandbox`]'s own threads, never on
-//! tokio's async workers; a [`TenantGate`] caps how many calls one server may
-//! have in flight. See the crate docs for the script contract.
+//! Calls run on the [`Sandbox`]'s own threads, never on tokio's async
+//! workers; a [`TenantGate`] caps how many calls one server may have in
+//! flight. Each worker keeps a few warm engines (a QuickJS runtime and
+//! context), one per tenant and script, with every built-in and the global
+//! object frozen; each call evaluates the script's module afresh, so module
+//! state starts over and nothing a call writes outlives it. Limits (memory,
+//! interrupt deadline) are per runtime, so an engine runs one call at a time
+//! and is discarded after any call that hit a limit or left work behind.
+//! Building an engine costs about as much as a whole warm call several times
+//! over; see [`SandboxConfig::warm_engines`]. See the crate docs for the
+//! script contract.
 
 mod engine;
 mod fetch;
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -45,6 +51,13 @@ pub struct SandboxConfig {
     pub max_log_bytes: usize,
     /// How long a call may wait for a free worker before [`Error::Overloaded`] (default 5 s).
     pub queue_timeout: Duration,
+    /// Warm engines each worker keeps, least recently used evicted (default
+    /// 16). `0` builds a fresh engine for every call and drops it afterwards:
+    /// the strictest isolation, at several times the CPU cost per call.
+    pub warm_engines: usize,
+    /// Calls one warm engine runs before it is replaced (default 256). Each
+    /// call's module stays in the engine until then, so this bounds its growth.
+    pub calls_per_engine: u32,
 }
 
 impl Default for SandboxConfig {
@@ -59,6 +72,8 @@ impl Default for SandboxConfig {
             max_fetches: 16,
             max_log_bytes: 16 << 10,
             queue_timeout: Duration::from_secs(5),
+            warm_engines: 16,
+            calls_per_engine: 256,
         }
     }
 }
@@ -81,6 +96,9 @@ impl SandboxConfig {
         }
         if self.max_stack_size < (64 << 10) || self.max_stack_size > (64 << 20) {
             return invalid("max_stack_size must be between 64 KiB and 64 MiB");
+        }
+        if self.calls_per_engine == 0 {
+            return invalid("calls_per_engine must be at least 1");
         }
         Ok(())
     }
@@ -180,15 +198,20 @@ pub struct ScriptOutput {
 
 /// A cap on the script calls one tenant (one served spec) may have in flight.
 /// Cheap to clone; clones share the cap.
+/// A gate is also the tenant's identity: engines are kept per gate and
+/// never run another gate's calls.
 #[derive(Clone, Debug)]
 pub struct TenantGate {
+    id: u64,
     permits: Arc<Semaphore>,
 }
 
 impl TenantGate {
     /// A gate letting `max_concurrent` calls through at once (at least 1).
     pub fn new(max_concurrent: usize) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
         }
     }
@@ -230,10 +253,11 @@ impl Sandbox {
         let stack = config.max_stack_size + (2 << 20);
         for index in 0..config.workers {
             let receiver = Arc::clone(&receiver);
+            let warm = (config.warm_engines, config.calls_per_engine);
             std::thread::Builder::new()
                 .name(format!("bmm-script-{index}"))
                 .stack_size(stack)
-                .spawn(move || worker(&receiver))
+                .spawn(move || worker(&receiver, warm))
                 .map_err(|e| Error::InvalidConfig {
                     reason: format!("cannot start a worker: {e}"),
                 })?;
@@ -286,6 +310,7 @@ impl Sandbox {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             call: engine::Call {
+                tenant: tenant.id,
                 source: Arc::clone(&script.source),
                 args,
                 env: env.clone(),
@@ -321,9 +346,8 @@ impl Drop for CancelOnDrop {
     }
 }
 
-fn worker(receiver: &Mutex<mpsc::Receiver<Job>>) {
-    // The next call's engine, built while the worker would otherwise wait.
-    let mut spare = engine::fresh().ok();
+fn worker(receiver: &Mutex<mpsc::Receiver<Job>>, (capacity, calls_per_engine): (usize, u32)) {
+    let mut engines = Engines::new(capacity, calls_per_engine);
     loop {
         let job = match receiver.lock() {
             Ok(guard) => guard.recv(),
@@ -340,9 +364,9 @@ fn worker(receiver: &Mutex<mpsc::Receiver<Job>>) {
         if call.cancel.load(Ordering::Relaxed) {
             continue;
         }
-        // A panic in the engine bindings must not take the worker down with it.
-        let fresh = spare.take();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine::execute(call, fresh)))
+        // A panic in the engine bindings must not take the worker down with
+        // it; the engine it happened in is dropped, never reused.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engines.run(call)))
             .unwrap_or_else(|_| {
                 Err(Error::Engine {
                     message: "script engine panicked".into(),
@@ -350,6 +374,86 @@ fn worker(receiver: &Mutex<mpsc::Receiver<Job>>) {
             });
         let _ = reply.send(result);
         drop(_permits);
-        spare = engine::fresh().ok();
+    }
+}
+
+/// The warm engines of one worker, most recently used last.
+///
+/// Hardening an engine costs several times a fresh engine, so a script's
+/// first call on a worker runs on a fresh engine that is dropped afterwards
+/// (the same isolation, no hardening needed); its second call builds a warm
+/// engine that later calls reuse. A tool called once never pays for it.
+struct Engines {
+    warm: Vec<(Key, engine::Engine)>,
+    /// Scripts called once on this worker without a warm engine, oldest first.
+    seen: Vec<Key>,
+    capacity: usize,
+    calls_per_engine: u32,
+}
+
+/// Which calls an engine may run: one tenant's calls of one script (the
+/// source is compared by identity; holding it keeps the identity unique).
+struct Key {
+    tenant: u64,
+    source: Arc<str>,
+}
+
+impl Key {
+    fn of(call: &engine::Call) -> Self {
+        Self {
+            tenant: call.tenant,
+            source: Arc::clone(&call.source),
+        }
+    }
+
+    fn matches(&self, call: &engine::Call) -> bool {
+        self.tenant == call.tenant && Arc::ptr_eq(&self.source, &call.source)
+    }
+}
+
+impl Engines {
+    fn new(capacity: usize, calls_per_engine: u32) -> Self {
+        Self {
+            warm: Vec::with_capacity(capacity),
+            seen: Vec::new(),
+            capacity,
+            calls_per_engine,
+        }
+    }
+
+    /// Runs `call` on its warm engine, a new warm engine, or a fresh one,
+    /// and keeps a warm engine when it may serve again.
+    fn run(&mut self, call: engine::Call) -> Result<ScriptOutput> {
+        if self.capacity == 0 {
+            return engine::Engine::new(false)?.run(call).0;
+        }
+        let (key, mut engine) = match self.warm.iter().position(|(key, _)| key.matches(&call)) {
+            Some(index) => self.warm.remove(index),
+            None => match self.seen.iter().position(|key| key.matches(&call)) {
+                Some(index) => (self.seen.remove(index), engine::Engine::new(true)?),
+                None => {
+                    self.remember(Key::of(&call));
+                    return engine::Engine::new(false)?.run(call).0;
+                }
+            },
+        };
+        let (result, reusable) = engine.run(call);
+        if reusable && engine.calls() < self.calls_per_engine {
+            if self.warm.len() >= self.capacity {
+                self.warm.remove(0);
+            }
+            self.warm.push((key, engine));
+        } else if reusable {
+            // Worn out, not broken: the next call builds its successor.
+            self.remember(key);
+        }
+        result
+    }
+
+    fn remember(&mut self, key: Key) {
+        if self.seen.len() >= self.capacity * 4 {
+            self.seen.remove(0);
+        }
+        self.seen.push(key);
     }
 }
