@@ -705,6 +705,26 @@ async fn work_left_behind_never_reaches_a_later_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_engines_are_replaced_before_old_modules_fill_them() {
+    // Every call's module stays in its engine; with a big script and a small
+    // memory limit, an engine that were never replaced would run out.
+    let h = harness_with(SandboxConfig {
+        memory_limit: 4 << 20,
+        ..config()
+    })
+    .await;
+    let table: Vec<String> = (0..2000).map(|i| format!("k{i}: {i}")).collect();
+    let source = format!(
+        "const table = {{ {} }};\nexport default (args) => table['k' + args.n];",
+        table.join(", ")
+    );
+    let outputs = repeat(&h, &source, 400, |i| json!({ "n": i })).await;
+    for (i, output) in outputs.iter().enumerate() {
+        assert_eq!(output.value, json!(i));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordinary_scripts_work_on_hardened_engines() {
     let h = harness().await;
     // Assignments that shadow a frozen built-in's property on an object of

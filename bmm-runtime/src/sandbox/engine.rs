@@ -366,7 +366,15 @@ pub(super) struct Engine {
     runtime: Runtime,
     current: Current,
     calls: u32,
+    /// Bytes the engine held when it was built.
+    baseline: i64,
+    /// Whether the engine has grown enough to be replaced.
+    worn: bool,
 }
+
+/// How often (in calls) a warm engine's memory is measured; measuring walks
+/// every object, so not on every call.
+const MEASURE_EVERY: u32 = 64;
 
 impl Engine {
     /// Builds an engine. `harden` freezes every built-in (required for an
@@ -407,17 +415,26 @@ impl Engine {
             }
             Ok(())
         })?;
+        let baseline = runtime.memory_usage().malloc_size;
         Ok(Self {
             context,
             runtime,
             current,
             calls: 0,
+            baseline,
+            worn: false,
         })
     }
 
     /// Calls served so far.
     pub(super) fn calls(&self) -> u32 {
         self.calls
+    }
+
+    /// Whether the engine has grown by an eighth of the memory limit since
+    /// it was built (each call's module stays in it) and should be replaced.
+    pub(super) fn worn(&self) -> bool {
+        self.worn
     }
 
     /// Runs one call. Returns its result and whether the engine may run
@@ -443,6 +460,11 @@ impl Engine {
         });
         *self.current.borrow_mut() = None;
         let clean = state.stop.get().is_none() && !left_work && !self.runtime.is_job_pending();
+        if self.calls % MEASURE_EVERY == 0 {
+            let size = self.runtime.memory_usage().malloc_size;
+            let budget = i64::try_from(state.limits.memory / 8).unwrap_or(i64::MAX);
+            self.worn = size.saturating_sub(self.baseline) > budget;
+        }
         let reusable = clean
             && matches!(
                 result,

@@ -55,8 +55,9 @@ pub struct SandboxConfig {
     /// 16). `0` builds a fresh engine for every call and drops it afterwards:
     /// the strictest isolation, at several times the CPU cost per call.
     pub warm_engines: usize,
-    /// Calls one warm engine runs before it is replaced (default 256). Each
-    /// call's module stays in the engine until then, so this bounds its growth.
+    /// Calls one warm engine runs before it is replaced (default 4,096).
+    /// Each call's module stays in the engine until then; an engine that has
+    /// grown by an eighth of `memory_limit` is replaced sooner.
     pub calls_per_engine: u32,
 }
 
@@ -73,7 +74,7 @@ impl Default for SandboxConfig {
             max_log_bytes: 16 << 10,
             queue_timeout: Duration::from_secs(5),
             warm_engines: 16,
-            calls_per_engine: 256,
+            calls_per_engine: 4096,
         }
     }
 }
@@ -438,7 +439,8 @@ impl Engines {
             },
         };
         let (result, reusable) = engine.run(call);
-        if reusable && engine.calls() < self.calls_per_engine {
+        let worn = engine.worn() || engine.calls() >= self.calls_per_engine;
+        if reusable && !worn {
             if self.warm.len() >= self.capacity {
                 self.warm.remove(0);
             }
