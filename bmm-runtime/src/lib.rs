@@ -8,7 +8,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`sandbox`] | [`Sandbox`]: a worker pool running JavaScript tools in QuickJS, one fresh runtime per call; [`check_script`], the compile-only check |
+//! | [`sandbox`] | [`Sandbox`]: a worker pool running JavaScript tools in QuickJS on warm, hardened engines, a fresh module per call; [`check_script`], the compile-only check |
 //! | [`egress`] | [`EgressPolicy`] (host allowlist, forbidden address ranges, caps) and [`EgressClient`], the reqwest client that enforces it |
 //! | [`secret`] | [`SecretValue`] and [`Secrets`]: values a script can reference but never read |
 //!
@@ -115,12 +115,18 @@
 //!
 //! # Choices and their reasons
 //!
-//! - QuickJS through rquickjs, a fresh runtime and context per call: each call
-//!   gets its own memory cap and interrupt deadline (both are per runtime in
-//!   QuickJS) and no state leaks between calls. Each worker builds the next
-//!   call's engine right after replying, so that cost (about 100 µs, most of
-//!   a call's) is paid while the worker would otherwise wait. The cost is
-//!   measured by the `script_call` benchmark.
+//! - QuickJS through rquickjs. A runtime and context (an engine) cost about
+//!   100 µs of CPU to build, several times a whole call, so a fresh engine per
+//!   call caps two cores at a few thousand calls per second. Workers keep warm
+//!   engines instead, one per tenant and script: the global object and every
+//!   reachable built-in are frozen once per engine, and each call evaluates
+//!   the module afresh, so no state passes from one call to the next. Memory
+//!   cap and interrupt deadline are per runtime in QuickJS, so an engine runs
+//!   one call at a time, is set to that call's limits, and is discarded after
+//!   a limit hit or work left behind. Freezing costs a few milliseconds, so a
+//!   script's first call on a worker runs on a plain fresh engine and its
+//!   second builds the warm one. `warm_engines: 0` restores a fresh engine
+//!   per call. Both are measured by the `script_call` benchmark.
 //! - Compiled bytecode is not cached: loading bytecode needs rquickjs's
 //!   `unsafe` `Module::load`, and this workspace forbids `unsafe`.
 
