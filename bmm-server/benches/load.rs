@@ -87,28 +87,17 @@ async fn run() {
         );
     }
 
-    let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + THROUGHPUT_WINDOW;
-    let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let (client, url, done) = (client.clone(), url.clone(), Arc::clone(&done));
-        tasks.push(tokio::spawn(async move {
-            let args = json!({"a": 1, "b": 2});
-            while Instant::now() < deadline {
-                call(&client, &url, "add", Some(&args)).await;
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
+    for (label, tool, args) in [
+        ("script tool", "add", Some(json!({"a": 1, "b": 2}))),
+        ("http tool", "http_echo", Some(json!({"q": "x"}))),
+        ("tools/list, no tool runs", "list", None),
+    ] {
+        let rate = throughput(&client, &url, tool, args).await;
+        println!(
+            "throughput ({label}, {CONCURRENCY} concurrent clients, {}s): {rate:.0} calls/s",
+            THROUGHPUT_WINDOW.as_secs()
+        );
     }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let total = done.load(Ordering::Relaxed);
-    println!(
-        "throughput (script tool, {CONCURRENCY} concurrent clients, {}s): {:.0} calls/s",
-        THROUGHPUT_WINDOW.as_secs(),
-        total as f64 / THROUGHPUT_WINDOW.as_secs_f64()
-    );
     let _ = child.kill();
     let _ = child.wait();
 
@@ -122,6 +111,27 @@ async fn run() {
             elapsed.as_secs_f64()
         );
     }
+}
+
+/// Calls per second from `CONCURRENCY` clients over `THROUGHPUT_WINDOW`.
+async fn throughput(client: &reqwest::Client, url: &str, tool: &str, args: Option<Value>) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + THROUGHPUT_WINDOW;
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (client, url, done) = (client.clone(), url.to_owned(), Arc::clone(&done));
+        let (tool, args) = (tool.to_owned(), args.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                call(&client, &url, &tool, args.as_ref()).await;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / THROUGHPUT_WINDOW.as_secs_f64()
 }
 
 /// Deploys `count` distinct specs into a fresh `Host` in a child process
