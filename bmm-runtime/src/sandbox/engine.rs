@@ -460,7 +460,7 @@ impl Engine {
         });
         *self.current.borrow_mut() = None;
         let clean = state.stop.get().is_none() && !left_work && !self.runtime.is_job_pending();
-        if self.calls % MEASURE_EVERY == 0 {
+        if self.calls.is_multiple_of(MEASURE_EVERY) {
             let size = self.runtime.memory_usage().malloc_size;
             let budget = i64::try_from(state.limits.memory / 8).unwrap_or(i64::MAX);
             self.worn = size.saturating_sub(self.baseline) > budget;
