@@ -70,8 +70,9 @@ pub struct SigningKey {
     jwk: Jwk,
 }
 
-/// The private key, parsed once: parsing an RSA key (with its consistency
-/// checks and blinding set-up) costs more than the signature itself.
+/// The private key, parsed once: jsonwebtoken parses it again for every
+/// signature, and for RSA that (consistency checks, blinding set-up) is a good
+/// part of the cost of signing.
 enum Signer {
     Rsa(signature::RsaKeyPair),
     Ecdsa(signature::EcdsaKeyPair),
