@@ -2,6 +2,8 @@
 //!
 //! Run with `cargo bench -p bmm-oauth --bench tokens`; criterion prints
 //! `thrpt` in elements (tokens) per second for each benchmark.
+//! `signature_only/RS256` is the floor under `verify/RS256`: the RSA check
+//! alone, which is most of a full verification.
 
 // A benchmark that cannot set up has nothing to measure: panicking is the answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -10,10 +12,13 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
 use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bmm_oauth::token::{AccessTokenClaims, sign_access_token};
 use bmm_oauth::{
     JwksCache, KeyRing, ResourceServer, ResourceServerConfig, ResourceUri, SigningAlgorithm,
@@ -73,6 +78,7 @@ fn verification(c: &mut Criterion) {
     // Every check on every call: parse, key lookup (warm JWKS), signature, claims.
     let mut group = c.benchmark_group("verify");
     group.throughput(Throughput::Elements(1));
+    let mut rs256 = None;
     for alg in SigningAlgorithm::ALL {
         let s = setup(&rt, alg);
         group.bench_function(alg.as_str(), |b| {
@@ -81,7 +87,32 @@ fn verification(c: &mut Criterion) {
                     .unwrap()
             })
         });
+        if alg == SigningAlgorithm::Rs256 {
+            rs256 = Some(s);
+        }
     }
+    group.finish();
+    // The floor under `verify/RS256`: aws-lc's check of the same signature
+    // alone, with the key parsed once.
+    let s = rs256.unwrap();
+    let jwk = serde_json::to_value(s.keys.current().public_jwk()).unwrap();
+    let component = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+    let key = RsaPublicKeyComponents {
+        n: component("n"),
+        e: component("e"),
+    }
+    .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+    .unwrap();
+    let (signing_input, signature) = s.token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let mut group = c.benchmark_group("signature_only");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("RS256", |b| {
+        b.iter(|| {
+            key.verify_sig(black_box(signing_input.as_bytes()), black_box(&signature))
+                .unwrap()
+        })
+    });
     group.finish();
     // The same token again, as every message of an MCP session sends it.
     let mut group = c.benchmark_group("verify_repeat_token");

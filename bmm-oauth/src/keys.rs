@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::signature;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
@@ -65,8 +66,17 @@ impl SigningAlgorithm {
 pub struct SigningKey {
     kid: String,
     alg: SigningAlgorithm,
-    encoding: EncodingKey,
+    signer: Signer,
     jwk: Jwk,
+}
+
+/// The private key, parsed once: jsonwebtoken parses it again for every
+/// signature, and for RSA that (consistency checks, blinding set-up) is a good
+/// part of the cost of signing.
+enum Signer {
+    Rsa(signature::RsaKeyPair),
+    Ecdsa(signature::EcdsaKeyPair),
+    Ed25519(signature::Ed25519KeyPair),
 }
 
 impl fmt::Debug for SigningKey {
@@ -127,6 +137,26 @@ impl SigningKey {
         encoding: EncodingKey,
         kid: Option<String>,
     ) -> Result<Self> {
+        let der = encoding.as_bytes();
+        let rejected = |e: aws_lc_rs::error::KeyRejected| {
+            Error::Key(format!("loading a {} key: {e}", alg.as_str()))
+        };
+        // jsonwebtoken holds RSA keys as PKCS#1 and the others as PKCS#8.
+        let signer = match alg {
+            SigningAlgorithm::Rs256 => {
+                Signer::Rsa(signature::RsaKeyPair::from_der(der).map_err(rejected)?)
+            }
+            SigningAlgorithm::Es256 => Signer::Ecdsa(
+                signature::EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    der,
+                )
+                .map_err(rejected)?,
+            ),
+            SigningAlgorithm::EdDsa => {
+                Signer::Ed25519(signature::Ed25519KeyPair::from_pkcs8(der).map_err(rejected)?)
+            }
+        };
         let mut jwk = Jwk::from_encoding_key(&encoding, alg.jwt_algorithm())?;
         let kid = match kid {
             Some(kid) => kid,
@@ -142,7 +172,7 @@ impl SigningKey {
         Ok(Self {
             kid,
             alg,
-            encoding,
+            signer,
             jwk,
         })
     }
@@ -162,8 +192,21 @@ impl SigningKey {
         &self.jwk
     }
 
-    pub(crate) fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+    /// Sign `message` with this key's algorithm; the signature as JWS wants
+    /// it (ECDSA as fixed-width `r || s`).
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let failed = |_| Error::Key(format!("signing with {} failed", self.alg.as_str()));
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        match &self.signer {
+            Signer::Rsa(pair) => {
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut out)
+                    .map_err(failed)?;
+                Ok(out)
+            }
+            Signer::Ecdsa(pair) => Ok(pair.sign(&rng, message).map_err(failed)?.as_ref().to_vec()),
+            Signer::Ed25519(pair) => Ok(pair.try_sign(message).map_err(failed)?.as_ref().to_vec()),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
@@ -275,33 +275,38 @@ fn verification_key(jwk: &Jwk) -> Option<(ParsedPublicKey, SigningAlgorithm)> {
         return None;
     }
     let b64 = |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok();
-    let (inferred, bytes, verifier): (_, Vec<u8>, &'static dyn VerificationAlgorithm) =
-        match &jwk.algorithm {
-            AlgorithmParameters::RSA(p) => (
-                SigningAlgorithm::Rs256,
-                rsa_public_key_der(&b64(&p.n)?, &b64(&p.e)?),
-                &signature::RSA_PKCS1_2048_8192_SHA256,
-            ),
-            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
-                let (x, y) = (b64(&p.x)?, b64(&p.y)?);
-                if x.len() != 32 || y.len() != 32 {
-                    return None;
-                }
-                let mut point = vec![0x04];
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                (
-                    SigningAlgorithm::Es256,
-                    point,
-                    &signature::ECDSA_P256_SHA256_FIXED,
-                )
+    let (inferred, key) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(p) => {
+            let (n, e) = (b64(&p.n)?, b64(&p.e)?);
+            // Some issuers pad the modulus with a zero octet; aws-lc wants it minimal.
+            let minimal = |v: &[u8]| v.iter().position(|b| *b != 0).unwrap_or(0);
+            let components = RsaPublicKeyComponents {
+                n: &n[minimal(&n)..],
+                e: &e[minimal(&e)..],
+            };
+            let key = components
+                .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+                .ok()?;
+            (SigningAlgorithm::Rs256, key)
+        }
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+            let (x, y) = (b64(&p.x)?, b64(&p.y)?);
+            if x.len() != 32 || y.len() != 32 {
+                return None;
             }
-            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-                (SigningAlgorithm::EdDsa, b64(&p.x)?, &signature::ED25519)
-            }
-            // Symmetric and unsupported keys are never used.
-            _ => return None,
-        };
+            let mut point = vec![0x04];
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            let key = ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).ok()?;
+            (SigningAlgorithm::Es256, key)
+        }
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            let key = ParsedPublicKey::new(&signature::ED25519, b64(&p.x)?).ok()?;
+            (SigningAlgorithm::EdDsa, key)
+        }
+        // Symmetric and unsupported keys are never used.
+        _ => return None,
+    };
     let declared = match jwk.common.key_algorithm {
         None => inferred,
         Some(KeyAlgorithm::RS256) => SigningAlgorithm::Rs256,
@@ -312,41 +317,7 @@ fn verification_key(jwk: &Jwk) -> Option<(ParsedPublicKey, SigningAlgorithm)> {
     if declared != inferred {
         return None;
     }
-    let key = ParsedPublicKey::new(verifier, bytes).ok()?;
     Some((key, declared))
-}
-
-/// DER `RSAPublicKey` (RFC 8017 appendix A.1.1) from big-endian modulus and exponent.
-fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
-    fn integer(bytes: &[u8]) -> Vec<u8> {
-        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-        let mut value = bytes[start..].to_vec();
-        if value.first().is_none_or(|b| b & 0x80 != 0) {
-            value.insert(0, 0);
-        }
-        tlv(0x02, &value)
-    }
-    fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = value.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let len_bytes: Vec<u8> = len
-                .to_be_bytes()
-                .iter()
-                .copied()
-                .skip_while(|b| *b == 0)
-                .collect();
-            out.push(0x80 | len_bytes.len() as u8);
-            out.extend_from_slice(&len_bytes);
-        }
-        out.extend_from_slice(value);
-        out
-    }
-    let mut body = integer(n);
-    body.extend(integer(e));
-    tlv(0x30, &body)
 }
 
 #[cfg(test)]
@@ -394,12 +365,36 @@ mod tests {
     }
 
     #[test]
-    fn der_integers_are_minimal_and_positive() {
-        assert_eq!(
-            rsa_public_key_der(&[0x00, 0x80], &[0x01, 0x00, 0x01]),
-            vec![
-                0x30, 0x09, 0x02, 0x02, 0x00, 0x80, 0x02, 0x03, 0x01, 0x00, 0x01
-            ]
+    fn rsa_moduli_with_a_leading_zero_octet_load() {
+        let key = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
+        let mut jwk = key.public_jwk().clone();
+        let AlgorithmParameters::RSA(p) = &mut jwk.algorithm else {
+            panic!("not an RSA JWK");
+        };
+        let mut n = vec![0];
+        n.extend(URL_SAFE_NO_PAD.decode(&p.n).unwrap());
+        p.n = URL_SAFE_NO_PAD.encode(n);
+        let claims = AccessTokenClaims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            client_id: "c".into(),
+            scope: String::new(),
+            exp: 2,
+            iat: 1,
+            nbf: 1,
+            jti: "j".into(),
+        };
+        let token = sign_access_token(&key, &claims).unwrap();
+        let (signing_input, sig) = token.rsplit_once('.').unwrap();
+        let (parsed, _) = verification_key(&jwk).unwrap();
+        assert!(
+            parsed
+                .verify_sig(
+                    signing_input.as_bytes(),
+                    &URL_SAFE_NO_PAD.decode(sig).unwrap()
+                )
+                .is_ok()
         );
     }
 }

@@ -218,7 +218,7 @@ impl ResourceServer {
             return Err(invalid("token too large"));
         }
         let jws = jws::CompactJws::parse(token).ok_or_else(|| invalid("malformed token"))?;
-        let header = &jws.header;
+        let header = jws.header().ok_or_else(|| invalid("malformed token"))?;
         if header.crit.is_some() {
             return Err(invalid("unsupported critical header"));
         }
@@ -245,7 +245,7 @@ impl ResourceServer {
         if key.alg != alg {
             return Err(invalid("algorithm does not match the key"));
         }
-        if !key.verify(jws.signing_input.as_bytes(), &jws.signature) {
+        if !key.verify(jws.signing_input.as_bytes(), jws.signature()) {
             return Err(invalid("signature verification failed"));
         }
         let claims = jws.claims().ok_or_else(|| invalid("malformed claims"))?;
@@ -278,16 +278,17 @@ impl ResourceServer {
             }
         }
         Ok(Principal {
-            subject: sub,
-            client_id,
+            subject: sub.into_owned(),
+            client_id: client_id.into_owned(),
             scopes: claims
                 .scope
+                .as_deref()
                 .unwrap_or_default()
                 .split(' ')
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            token_id: jti,
+            token_id: jti.into_owned(),
             expires_at: exp,
         })
     }

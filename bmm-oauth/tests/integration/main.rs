@@ -6,3 +6,4 @@
 mod common;
 mod flows;
 mod negative;
+mod verifier;

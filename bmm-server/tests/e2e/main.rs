@@ -12,5 +12,6 @@ mod deploy_support;
 mod generate_serve;
 mod harness;
 mod oauth;
+mod oauth_external;
 mod python;
 mod run_dir;

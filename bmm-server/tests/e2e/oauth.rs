@@ -40,7 +40,7 @@ fn python_oauth_client_provider_end_to_end() {
 
 /// Registers a public client and runs the authorization code flow with PKCE
 /// for `resource`; returns the access token.
-async fn token_for(client: &reqwest::Client, base: &str, resource: &str) -> String {
+pub(crate) async fn token_for(client: &reqwest::Client, base: &str, resource: &str) -> String {
     let redirect = "http://127.0.0.1:8765/callback";
     let registered: Value = client
         .post(format!("{base}/register"))
@@ -101,7 +101,7 @@ async fn token_for(client: &reqwest::Client, base: &str, resource: &str) -> Stri
     token["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn mcp(
+pub(crate) async fn mcp(
     client: &reqwest::Client,
     url: &str,
     token: Option<&str>,
