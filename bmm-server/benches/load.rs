@@ -65,23 +65,31 @@ async fn run() {
         rss_kib(child.id()) as f64 / 1024.0
     );
 
-    for (tool, args) in [
-        ("add", json!({"a": 1, "b": 2})),
-        ("http_echo", json!({"q": "x"})),
+    for (label, tool, args) in [
+        (
+            "tools/call add (script)",
+            "add",
+            Some(json!({"a": 1, "b": 2})),
+        ),
+        (
+            "tools/call http_echo (http)",
+            "http_echo",
+            Some(json!({"q": "x"})),
+        ),
+        ("tools/list (no tool runs)", "list", None),
     ] {
         for _ in 0..100 {
-            call(&client, &url, tool, Some(&args)).await;
+            call(&client, &url, tool, args.as_ref()).await;
         }
         let mut samples = Vec::with_capacity(SEQUENTIAL_CALLS);
         for _ in 0..SEQUENTIAL_CALLS {
             let started = Instant::now();
-            call(&client, &url, tool, Some(&args)).await;
+            call(&client, &url, tool, args.as_ref()).await;
             samples.push(started.elapsed());
         }
         samples.sort();
         println!(
-            "tools/call {tool:>9} ({}): p50 {:.3} ms, p99 {:.3} ms over {SEQUENTIAL_CALLS} sequential calls",
-            if tool == "add" { "script" } else { "http" },
+            "{label}: p50 {:.3} ms, p99 {:.3} ms over {SEQUENTIAL_CALLS} sequential calls",
             ms(percentile(&samples, 50.0)),
             ms(percentile(&samples, 99.0))
         );
