@@ -366,8 +366,9 @@ pub(super) struct Engine {
     runtime: Runtime,
     current: Current,
     calls: u32,
-    /// Bytes the engine held when it was built.
-    baseline: i64,
+    /// Bytes a hardened (reusable) engine held when it was built; `None`
+    /// for an engine that runs one call and is never measured.
+    baseline: Option<i64>,
     /// Whether the engine has grown enough to be replaced.
     worn: bool,
 }
@@ -415,7 +416,8 @@ impl Engine {
             }
             Ok(())
         })?;
-        let baseline = runtime.memory_usage().malloc_size;
+        // Measuring walks every object: only for engines that will be measured again.
+        let baseline = harden.then(|| runtime.memory_usage().malloc_size);
         Ok(Self {
             context,
             runtime,
@@ -441,29 +443,22 @@ impl Engine {
     /// another: not after a limit or policy stop, an engine failure, or a
     /// call that left jobs or requests behind.
     pub(super) fn run(&mut self, call: Call) -> (Result<ScriptOutput>, bool) {
-        let (tx, rx) = mpsc::channel();
-        let state = Rc::new(CallState::new(
+        self.calls = self.calls.saturating_add(1);
+        let (result, state, left_work) = self.enter(
             call.limits,
             call.env,
             call.handle,
             call.cancel,
-            tx,
-        ));
-        self.calls = self.calls.saturating_add(1);
-        self.runtime.set_memory_limit(state.limits.memory);
-        self.runtime.set_max_stack_size(state.limits.max_stack);
-        *self.current.borrow_mut() = Some(Rc::clone(&state));
-        let (result, left_work) = self.context.with(|ctx| {
-            let _release = ReleaseOnDrop(&state);
-            let result = run_module(&ctx, &state, &rx, &call.source, Some(&call.args));
-            (result, state.in_flight() > 0)
-        });
-        *self.current.borrow_mut() = None;
+            &call.source,
+            Some(&call.args),
+        );
         let clean = state.stop.get().is_none() && !left_work && !self.runtime.is_job_pending();
-        if self.calls.is_multiple_of(MEASURE_EVERY) {
+        if let Some(baseline) = self.baseline
+            && self.calls.is_multiple_of(MEASURE_EVERY)
+        {
             let size = self.runtime.memory_usage().malloc_size;
             let budget = i64::try_from(state.limits.memory / 8).unwrap_or(i64::MAX);
-            self.worn = size.saturating_sub(self.baseline) > budget;
+            self.worn = size.saturating_sub(baseline) > budget;
         }
         let reusable = clean
             && matches!(
@@ -479,6 +474,32 @@ impl Engine {
         });
         (output, reusable)
     }
+
+    /// Runs `source` (and calls its default export with `args`, if given)
+    /// under a new call's limits and state. Returns the result, the call's
+    /// state and whether the call left requests in flight.
+    fn enter(
+        &self,
+        limits: Limits,
+        env: ScriptEnv,
+        handle: Option<tokio::runtime::Handle>,
+        cancel: Arc<AtomicBool>,
+        source: &str,
+        args: Option<&str>,
+    ) -> (Result<serde_json::Value>, Rc<CallState>, bool) {
+        let (tx, rx) = mpsc::channel();
+        let state = Rc::new(CallState::new(limits, env, handle, cancel, tx));
+        self.runtime.set_memory_limit(limits.memory);
+        self.runtime.set_max_stack_size(limits.max_stack);
+        *self.current.borrow_mut() = Some(Rc::clone(&state));
+        let (result, left_work) = self.context.with(|ctx| {
+            let _release = ReleaseOnDrop(&state);
+            let result = run_module(&ctx, &state, &rx, source, args);
+            (result, state.in_flight() > 0)
+        });
+        *self.current.borrow_mut() = None;
+        (result, state, left_work)
+    }
 }
 
 impl Drop for Engine {
@@ -491,23 +512,9 @@ impl Drop for Engine {
 /// report syntax errors and a missing entry point. `fetch` is refused.
 pub(super) fn check(source: &str, limits: Limits) -> Result<()> {
     let engine = Engine::new(false)?;
-    let (tx, rx) = mpsc::channel();
-    let state = Rc::new(CallState::new(
-        limits,
-        ScriptEnv::isolated(),
-        None,
-        Arc::new(AtomicBool::new(false)),
-        tx,
-    ));
-    engine.runtime.set_memory_limit(limits.memory);
-    engine.runtime.set_max_stack_size(limits.max_stack);
-    *engine.current.borrow_mut() = Some(Rc::clone(&state));
-    let result = engine.context.with(|ctx| {
-        let _release = ReleaseOnDrop(&state);
-        run_module(&ctx, &state, &rx, source, None).map(drop)
-    });
-    *engine.current.borrow_mut() = None;
-    result
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (result, _, _) = engine.enter(limits, ScriptEnv::isolated(), None, cancel, source, None);
+    result.map(drop)
 }
 
 /// Evaluates the module and, when `args` is given, calls its default export
