@@ -326,22 +326,26 @@ mod tests {
     use crate::keys::SigningKey;
     use crate::token::{AccessTokenClaims, sign_access_token};
 
+    /// Claims whose values do not matter to a signature check.
+    fn claims() -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            client_id: "c".into(),
+            scope: String::new(),
+            exp: 2,
+            iat: 1,
+            nbf: 1,
+            jti: "j".into(),
+        }
+    }
+
     #[test]
     fn every_published_key_loads_and_verifies_its_signatures() {
         for alg in SigningAlgorithm::ALL {
             let key = SigningKey::generate(alg).unwrap();
-            let claims = AccessTokenClaims {
-                iss: "i".into(),
-                sub: "s".into(),
-                aud: "a".into(),
-                client_id: "c".into(),
-                scope: String::new(),
-                exp: 2,
-                iat: 1,
-                nbf: 1,
-                jti: "j".into(),
-            };
-            let token = sign_access_token(&key, &claims).unwrap();
+            let token = sign_access_token(&key, &claims()).unwrap();
             let (signing_input, sig) = token.rsplit_once('.').unwrap();
             let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
             let (parsed, loaded_alg) = verification_key(key.public_jwk()).unwrap();
@@ -374,18 +378,7 @@ mod tests {
         let mut n = vec![0];
         n.extend(URL_SAFE_NO_PAD.decode(&p.n).unwrap());
         p.n = URL_SAFE_NO_PAD.encode(n);
-        let claims = AccessTokenClaims {
-            iss: "i".into(),
-            sub: "s".into(),
-            aud: "a".into(),
-            client_id: "c".into(),
-            scope: String::new(),
-            exp: 2,
-            iat: 1,
-            nbf: 1,
-            jti: "j".into(),
-        };
-        let token = sign_access_token(&key, &claims).unwrap();
+        let token = sign_access_token(&key, &claims()).unwrap();
         let (signing_input, sig) = token.rsplit_once('.').unwrap();
         let (parsed, _) = verification_key(&jwk).unwrap();
         assert!(
