@@ -142,7 +142,7 @@ pub use egress::{
     EgressClient, EgressPolicy, EgressRequest, EgressResponse, HostPattern, OfflineResponder,
 };
 pub use error::{Error, Result};
-pub use host::{Deployed, Host, HostConfig, serve};
+pub use host::{Deployed, Host, HostConfig, serve, shutdown_signal};
 pub use mcp::{ServeOptions, SpecServer};
 pub use sandbox::{
     Sandbox, SandboxConfig, Script, ScriptEnv, ScriptOutput, TenantGate, check_script,

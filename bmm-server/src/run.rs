@@ -260,26 +260,6 @@ pub(crate) fn secret_values(from_stdin: bool) -> anyhow::Result<HashMap<String, 
 }
 
 async fn shutdown_signal() {
-    let interrupt = async {
-        // Without a signal handler the server runs until killed, which is still correct.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
+    bmm_runtime::shutdown_signal().await;
     say!("bmm: shutting down");
 }

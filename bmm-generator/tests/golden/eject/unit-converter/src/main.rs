@@ -76,7 +76,7 @@ async fn run() -> Result<(), String> {
 
     // A closed standard output must not stop the server, so write errors are ignored.
     let _ = writeln!(std::io::stdout(), "serving at http://{local}/mcp");
-    bmm_runtime::serve(listener, router, shutdown())
+    bmm_runtime::serve(listener, router, bmm_runtime::shutdown_signal())
         .await
         .map_err(|e| format!("the server stopped: {e}"))
 }
@@ -86,28 +86,4 @@ fn setting<T: std::str::FromStr>(name: &str, default: &str) -> Result<T, String>
     let text = std::env::var(name).unwrap_or_else(|_| default.to_owned());
     text.parse()
         .map_err(|_| format!("{name}={text:?} is not a valid value"))
-}
-
-/// Completes on Ctrl-C or SIGTERM, for a graceful shutdown.
-async fn shutdown() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
 }
