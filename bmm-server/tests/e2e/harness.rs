@@ -27,6 +27,15 @@ pub(crate) fn python() -> PathBuf {
         .unwrap_or_else(|| workspace().join(".venv/bin/python"))
 }
 
+/// Runs `future` to completion on a new single-threaded runtime.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 /// Starts a local upstream API on 127.0.0.1 in a background thread; returns its address.
 pub(crate) fn upstream() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Runner, python, upstream, workspace};
+use crate::harness::{Runner, block_on, python, upstream, workspace};
 
 fn unit_converter() -> Value {
     serde_json::from_slice(
@@ -148,11 +148,7 @@ fn tokens_are_bound_to_one_server_and_never_reach_upstreams() {
         ],
     );
     let base = format!("http://{}", runner.addr);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -14,7 +14,7 @@ use bmm_oauth::{
 };
 use serde_json::{Value, json};
 
-use crate::harness::{Runner, workspace};
+use crate::harness::{Runner, block_on, workspace};
 use crate::oauth::{mcp, token_for};
 
 /// An authorization server serving on 127.0.0.1 in a background thread.
@@ -166,11 +166,7 @@ fn external_issuer_tokens_are_checked_against_its_jwks() {
         uri: ResourceUri::parse(&resource).unwrap(),
         scopes_supported: vec!["mcp:tools".to_owned()],
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -201,8 +197,14 @@ fn external_issuer_tokens_are_checked_against_its_jwks() {
         // …and so does one minted with its published key, every time.
         let minted = auth.mint(&resource);
         for value in [2.0, 3.0] {
-            let response =
-                mcp(&client, &resource, Some(&minted), "tools/call", convert(value)).await;
+            let response = mcp(
+                &client,
+                &resource,
+                Some(&minted),
+                "tools/call",
+                convert(value),
+            )
+            .await;
             converted(response, value * 1000.0).await;
         }
 
@@ -273,11 +275,7 @@ fn external_issuer_with_a_public_url() {
     let base = format!("http://{}", runner.addr);
     let local_url = format!("{base}/mcp/unit-converter");
     let resource = format!("{public}/mcp/unit-converter");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let client = reqwest::Client::new();
         check_metadata(&client, &base, &resource, &auth.issuer).await;
 

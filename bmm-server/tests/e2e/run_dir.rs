@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::workspace;
+use crate::harness::{block_on, workspace};
 
 #[test]
 fn serves_every_valid_spec_of_a_folder_and_skips_the_rest() {
@@ -57,14 +57,16 @@ fn serves_every_valid_spec_of_a_folder_and_skips_the_rest() {
     let addr = addr.expect("bmm run --dir did not start");
     assert_eq!(served, ["unit-converter", "units-two"]);
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let client = reqwest::Client::new();
-        let ready: serde_json::Value =
-            client.get(format!("http://{addr}/readyz")).send().await.unwrap().json().await.unwrap();
+        let ready: serde_json::Value = client
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(ready["servers"].as_array().unwrap().len(), 2, "{ready}");
         for slug in ["unit-converter", "units-two"] {
             let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
