@@ -8,6 +8,7 @@
 //! specifies for an expired session.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
@@ -22,6 +23,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::json;
 
 use crate::Result;
+use crate::direct::{self, AllowedHosts};
 use crate::egress::EgressClient;
 use crate::mcp::{ServeOptions, SpecServer, base_egress};
 use crate::sandbox::{Sandbox, SandboxConfig};
@@ -43,6 +45,11 @@ pub struct HostConfig {
     /// port). A request with any other `Origin` gets `403`; requests without
     /// `Origin` (non-browser clients) pass. Default: loopback origins.
     pub allowed_origins: Vec<String>,
+    /// Answer plain stateless `tools/call` and `tools/list` requests of the
+    /// 2026-07-28 revision directly rather than through rmcp's per-request
+    /// service (default true). The answers are the same; only the cost
+    /// differs. See the `direct` module docs for what counts as plain.
+    pub direct_lane: bool,
 }
 
 impl Default for HostConfig {
@@ -56,6 +63,7 @@ impl Default for HostConfig {
                 "http://127.0.0.1:*".into(),
                 "http://[::1]:*".into(),
             ],
+            direct_lane: true,
         }
     }
 }
@@ -84,6 +92,10 @@ struct HostInner {
     sandbox: Sandbox,
     egress: EgressClient,
     servers: RwLock<HashMap<String, Arc<Mounted>>>,
+    /// `config.allowed_hosts`, parsed once for the direct lane.
+    hosts: AllowedHosts,
+    /// Requests the direct lane answered.
+    direct_answers: AtomicU64,
 }
 
 struct Mounted {
@@ -108,10 +120,12 @@ impl Host {
         let egress = base_egress(&config.serve)?;
         Ok(Self {
             inner: Arc::new(HostInner {
+                hosts: AllowedHosts::new(&config.allowed_hosts),
                 config,
                 sandbox,
                 egress,
                 servers: RwLock::default(),
+                direct_answers: AtomicU64::new(0),
             }),
         })
     }
@@ -189,6 +203,12 @@ impl Host {
         out
     }
 
+    /// How many requests the direct lane has answered (see
+    /// [`HostConfig::direct_lane`]); the rest went through rmcp.
+    pub fn direct_answers(&self) -> u64 {
+        self.inner.direct_answers.load(Ordering::Relaxed)
+    }
+
     /// The server for `slug`, to call its tools directly.
     pub fn server(&self, slug: &str) -> Option<SpecServer> {
         self.mounted(slug).map(|m| m.server.clone())
@@ -248,6 +268,20 @@ async fn forward(host: &Host, slug: &str, request: Request) -> Response {
             json!({"error": "not_found", "message": format!("no MCP server is served at /mcp/{slug}")}).to_string(),
         )
             .into_response();
+    };
+    let inner = &host.inner;
+    let request = if inner.config.direct_lane && direct::eligible(&request, &inner.hosts) {
+        let (parts, body) = request.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, direct::MAX_BODY).await else {
+            return (StatusCode::BAD_REQUEST, "could not read the request body").into_response();
+        };
+        if let Some(response) = direct::answer(&mounted.server, &parts.headers, &body).await {
+            inner.direct_answers.fetch_add(1, Ordering::Relaxed);
+            return response;
+        }
+        Request::from_parts(parts, Body::from(body))
+    } else {
+        request
     };
     let deleting = request.method() == axum::http::Method::DELETE;
     let mut response = mounted

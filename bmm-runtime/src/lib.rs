@@ -130,6 +130,7 @@
 //! - Compiled bytecode is not cached: loading bytecode needs rquickjs's
 //!   `unsafe` `Module::load`, and this workspace forbids `unsafe`.
 
+mod direct;
 pub mod egress;
 mod error;
 pub mod host;

@@ -40,7 +40,8 @@ use jsonschema::{Draft, Validator};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation as Info,
     InitializeResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
-    PaginatedRequestParams, ServerCapabilities, SetLevelRequestParams, Tool, ToolAnnotations,
+    PaginatedRequestParams, ServerCapabilities, ServerResult, SetLevelRequestParams, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -90,6 +91,8 @@ pub struct SpecServer {
 struct Served {
     info: InitializeResult,
     tools: Vec<Tool>,
+    /// The `tools/list` result, serialised once for the direct lane.
+    tools_json: Option<String>,
     entries: HashMap<String, Entry>,
     sandbox: Sandbox,
     gate: TenantGate,
@@ -101,6 +104,9 @@ struct Served {
 }
 
 struct Entry {
+    /// Whether the direct lane may answer calls of this tool: its input
+    /// schema names no `x-mcp-header` parameters for rmcp to check.
+    direct: bool,
     input: Validator,
     output: Option<Validator>,
     runner: Runner,
@@ -177,11 +183,13 @@ impl SpecServer {
         info.server_info = server_info;
         info.instructions = Some(spec.description.clone());
         let slots = options.max_concurrent_calls.max(1);
+        let tools_json = direct_tools_json(&tools);
         Ok(Self {
             log_level: Arc::new(AtomicU8::new(rank(LoggingLevel::Info))),
             inner: Arc::new(Served {
                 info,
                 tools,
+                tools_json,
                 entries,
                 script_env: ScriptEnv::new(egress.clone(), secrets.clone()),
                 sandbox,
@@ -205,6 +213,16 @@ impl SpecServer {
     /// The tools as MCP lists them.
     pub fn tools(&self) -> &[Tool] {
         &self.inner.tools
+    }
+
+    /// The `tools/list` result as JSON text, if it could be serialised.
+    pub(crate) fn tools_list_json(&self) -> Option<&str> {
+        self.inner.tools_json.as_deref()
+    }
+
+    /// Whether the direct lane may answer a call of `name` (see [`crate::direct`]).
+    pub(crate) fn answers_directly(&self, name: &str) -> bool {
+        self.inner.entries.get(name).is_some_and(|e| e.direct)
     }
 
     /// Calls a tool as `tools/call` would, returning the MCP result.
@@ -310,6 +328,14 @@ pub fn base_egress(options: &ServeOptions) -> Result<EgressClient> {
     EgressClient::new(policy)
 }
 
+/// The `tools/list` result as the 2026-07-28 lane sends it (with rmcp's
+/// default cache hints), serialised once for the direct lane.
+fn direct_tools_json(tools: &[Tool]) -> Option<String> {
+    let mut result = ServerResult::ListToolsResult(ListToolsResult::with_all_items(tools.to_vec()));
+    result.fill_missing_cache_hints();
+    serde_json::to_string(&result).ok()
+}
+
 fn entry(tool: &ToolSpec) -> Result<Entry> {
     let compile = |schema: &serde_json::Map<String, Value>, which: &str| {
         jsonschema::options()
@@ -329,7 +355,11 @@ fn entry(tool: &ToolSpec) -> Result<Entry> {
         Implementation::Script(script) => Runner::Script(Script::new(script.source.as_str())?),
         Implementation::Http(http) => Runner::Http(Box::new(HttpTool::new(http)?)),
     };
+    let direct = !Value::Object(tool.input_schema.clone())
+        .to_string()
+        .contains("x-mcp-header");
     Ok(Entry {
+        direct,
         input,
         output,
         runner,
