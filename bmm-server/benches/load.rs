@@ -5,6 +5,13 @@
 //!
 //! Run with `cargo bench -p bmm-server --bench load`. Every request goes to
 //! 127.0.0.1; every loop is bounded in count and time.
+//!
+//! The load generator shares the machine's cores with the server, so it is
+//! kept cheap, as wrk is: one thread, keep-alive HTTP/1.1 connections, each
+//! request written from prepared bytes and each answer read by its
+//! `Content-Length`. Every answer is still checked (status 200, a JSON-RPC
+//! `result`, not a tool error). The local upstream of the http tool runs on a
+//! thread of its own.
 
 // A benchmark may stop on the first thing that goes wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -31,7 +38,7 @@ fn main() {
         host_child(count);
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
@@ -39,7 +46,7 @@ fn main() {
 }
 
 async fn run() {
-    let upstream = upstream().await;
+    let upstream = upstream();
     let spec = bench_spec(upstream);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bench.json");
@@ -53,12 +60,8 @@ async fn run() {
     );
 
     let (mut child, addr) = spawn(&file);
-    let url = format!("http://{addr}/mcp");
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
-    call(&client, &url, "list", None).await;
+    let mut conn = Conn::open(addr).await;
+    conn.call(&prepare(addr, "list", None)).await;
     std::thread::sleep(Duration::from_millis(300));
     println!(
         "idle RSS of bmm run (1 spec): {:.1} MiB",
@@ -78,13 +81,14 @@ async fn run() {
         ),
         ("tools/list (no tool runs)", "list", None),
     ] {
+        let request = prepare(addr, tool, args.as_ref());
         for _ in 0..100 {
-            call(&client, &url, tool, args.as_ref()).await;
+            conn.call(&request).await;
         }
         let mut samples = Vec::with_capacity(SEQUENTIAL_CALLS);
         for _ in 0..SEQUENTIAL_CALLS {
             let started = Instant::now();
-            call(&client, &url, tool, args.as_ref()).await;
+            conn.call(&request).await;
             samples.push(started.elapsed());
         }
         samples.sort();
@@ -100,7 +104,7 @@ async fn run() {
         ("http tool", "http_echo", Some(json!({"q": "x"}))),
         ("tools/list, no tool runs", "list", None),
     ] {
-        let rate = throughput(&client, &url, tool, args).await;
+        let rate = throughput(addr, &prepare(addr, tool, args.as_ref())).await;
         println!(
             "throughput ({label}, {CONCURRENCY} concurrent clients, {}s): {rate:.0} calls/s",
             THROUGHPUT_WINDOW.as_secs()
@@ -121,17 +125,17 @@ async fn run() {
     }
 }
 
-/// Calls per second from `CONCURRENCY` clients over `THROUGHPUT_WINDOW`.
-async fn throughput(client: &reqwest::Client, url: &str, tool: &str, args: Option<Value>) -> f64 {
+/// Calls per second from `CONCURRENCY` connections over `THROUGHPUT_WINDOW`.
+async fn throughput(addr: SocketAddr, request: &Arc<[u8]>) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + THROUGHPUT_WINDOW;
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
-        let (client, url, done) = (client.clone(), url.to_owned(), Arc::clone(&done));
-        let (tool, args) = (tool.to_owned(), args.clone());
+        let (request, done) = (Arc::clone(request), Arc::clone(&done));
+        let mut conn = Conn::open(addr).await;
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                call(&client, &url, &tool, args.as_ref()).await;
+                conn.call(&request).await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -289,44 +293,104 @@ fn request_body(tool: &str, args: Option<&Value>) -> Value {
     }
 }
 
-/// One stateless (2026-07-28) request; panics unless it succeeds.
-async fn call(client: &reqwest::Client, url: &str, tool: &str, args: Option<&Value>) {
-    let (method, name) = if args.is_some() {
-        ("tools/call", tool)
-    } else {
-        ("tools/list", "")
+/// A stateless (2026-07-28) request for `tool` (`list` for `tools/list`), as
+/// the bytes to write.
+fn prepare(addr: SocketAddr, tool: &str, args: Option<&Value>) -> Arc<[u8]> {
+    let body = request_body(tool, args).to_string();
+    let name = match args {
+        Some(_) => format!("Mcp-Method: tools/call\r\nMcp-Name: {tool}\r\n"),
+        None => "Mcp-Method: tools/list\r\n".to_owned(),
     };
-    let mut request = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if !name.is_empty() {
-        request = request.header("mcp-name", name);
-    }
-    let text = request
-        .json(&request_body(tool, args))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        text.contains("\"result\"") && !text.contains("\"isError\":true"),
-        "{text}"
-    );
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n{name}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+    .into()
 }
 
-async fn upstream() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// One keep-alive HTTP/1.1 connection to the server.
+struct Conn {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Self {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// Sends `request` and reads its answer; panics unless the call succeeded.
+    async fn call(&mut self, request: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(request).await.unwrap();
+        self.buf.clear();
+        let (head_len, body_len) = loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buf[..end]).unwrap();
+                assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or_else(|| panic!("no Content-Length: {head}"));
+                break (end + 4, length);
+            }
+            self.read_more().await;
+        };
+        while self.buf.len() < head_len + body_len {
+            self.read_more().await;
+        }
+        let body = &self.buf[head_len..head_len + body_len];
+        assert!(
+            find(body, b"\"result\"").is_some() && find(body, b"\"isError\":true").is_none(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(
+            self.buf.len(),
+            head_len + body_len,
+            "unexpected bytes after the answer"
+        );
+    }
+
+    async fn read_more(&mut self) {
+        use tokio::io::AsyncReadExt;
+        let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn upstream() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route(
-        "/echo",
-        axum::routing::get(|| async { axum::Json(json!({"ok": true})) }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().route(
+                "/echo",
+                axum::routing::get(|| async { axum::Json(json!({"ok": true})) }),
+            );
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
     addr
 }
 

@@ -369,13 +369,19 @@ pub(super) struct Engine {
     /// Bytes a hardened (reusable) engine held when it was built; `None`
     /// for an engine that runs one call and is never measured.
     baseline: Option<i64>,
+    /// The last measurement: calls served then and bytes held.
+    measured: (u32, i64),
+    /// The call count at which to measure next.
+    next_measure: u32,
     /// Whether the engine has grown enough to be replaced.
     worn: bool,
 }
 
-/// How often (in calls) a warm engine's memory is measured; measuring walks
-/// every object, so not on every call.
-const MEASURE_EVERY: u32 = 64;
+/// The fewest and most calls between two measurements of a warm engine's
+/// memory. Measuring walks every object, so it is spaced out by how fast the
+/// engine grows: the next one comes when, at the growth seen so far, half of
+/// what is left of the budget would be used.
+const MEASURE_EVERY: std::ops::RangeInclusive<u32> = 16..=256;
 
 impl Engine {
     /// Builds an engine. `harden` freezes every built-in (required for an
@@ -423,6 +429,8 @@ impl Engine {
             runtime,
             current,
             calls: 0,
+            measured: (0, baseline.unwrap_or_default()),
+            next_measure: *MEASURE_EVERY.start(),
             baseline,
             worn: false,
         })
@@ -454,11 +462,23 @@ impl Engine {
         );
         let clean = state.stop.get().is_none() && !left_work && !self.runtime.is_job_pending();
         if let Some(baseline) = self.baseline
-            && self.calls.is_multiple_of(MEASURE_EVERY)
+            && self.calls >= self.next_measure
         {
             let size = self.runtime.memory_usage().malloc_size;
             let budget = i64::try_from(state.limits.memory / 8).unwrap_or(i64::MAX);
-            self.worn = size.saturating_sub(baseline) > budget;
+            let left = budget.saturating_sub(size.saturating_sub(baseline));
+            self.worn = left < 0;
+            let (then, held) = self.measured;
+            let per_call = size.saturating_sub(held).max(1)
+                / i64::from(self.calls.saturating_sub(then).max(1));
+            let wait = (left / 2 / per_call.max(1)).clamp(
+                i64::from(*MEASURE_EVERY.start()),
+                i64::from(*MEASURE_EVERY.end()),
+            );
+            self.measured = (self.calls, size);
+            self.next_measure = self
+                .calls
+                .saturating_add(u32::try_from(wait).unwrap_or(*MEASURE_EVERY.end()));
         }
         let reusable = clean
             && matches!(
