@@ -49,7 +49,9 @@ pub struct SandboxConfig {
     pub max_fetches: usize,
     /// `console` output kept per call, in bytes (default 16 KiB).
     pub max_log_bytes: usize,
-    /// How long a call may wait for a free worker before [`Error::Overloaded`] (default 5 s).
+    /// How long a call may wait for a place in the workers' queue before
+    /// [`Error::Overloaded`] (default 5 s). The queue has one place per
+    /// worker, so a queued call then waits for at most one call per worker.
     pub queue_timeout: Duration,
     /// Warm engines each worker keeps, least recently used evicted (default
     /// 16). `0` builds a fresh engine for every call and drops it afterwards:
@@ -238,7 +240,13 @@ struct Pool {
 struct Job {
     call: engine::Call,
     reply: oneshot::Sender<Result<ScriptOutput>>,
-    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    /// Held until the call ends: the caller's place in its tenant's gate.
+    tenant_permit: OwnedSemaphorePermit,
+    /// Held while the job waits in the queue: there are as many places as
+    /// workers, so a job waits behind at most one call per worker, and a
+    /// worker that finishes a call finds the next one waiting rather than
+    /// sleeping until a caller hands it over.
+    queue_permit: OwnedSemaphorePermit,
 }
 
 impl Sandbox {
@@ -282,7 +290,7 @@ impl Sandbox {
     /// Calls `script`'s default export with `args` (already validated against
     /// the tool's input schema) under the pool's limits.
     ///
-    /// Waits for a slot in `tenant` and a free worker (up to
+    /// Waits for a slot in `tenant` and a place in the workers' queue (up to
     /// [`SandboxConfig::queue_timeout`]). Dropping the returned future cancels
     /// the call: the worker stops it at its next interrupt check.
     pub async fn call(
@@ -302,7 +310,7 @@ impl Sandbox {
                 .await
                 .map_err(|_| Error::Overloaded)?
                 .map_err(|_| Error::Overloaded)?;
-        let worker_permit = tokio::time::timeout(queue, Arc::clone(&pool.permits).acquire_owned())
+        let queue_permit = tokio::time::timeout(queue, Arc::clone(&pool.permits).acquire_owned())
             .await
             .map_err(|_| Error::Overloaded)?
             .map_err(|_| Error::Overloaded)?;
@@ -320,12 +328,14 @@ impl Sandbox {
                 handle: Some(pool.handle.clone()),
             },
             reply,
-            _permits: (tenant_permit, worker_permit),
+            tenant_permit,
+            queue_permit,
         };
         pool.jobs.try_send(job).map_err(|_| Error::Overloaded)?;
-        // The worker enforces the limits itself; this outer bound catches a
-        // worker stuck where no interrupt check runs.
-        let outer = pool.config.wall_time_limit + Duration::from_secs(1);
+        // The worker enforces the limits itself, from when it starts the call;
+        // this outer bound, which also covers the wait for the call ahead in
+        // the queue, catches a worker stuck where no interrupt check runs.
+        let outer = pool.config.wall_time_limit * 2 + Duration::from_secs(1);
         match tokio::time::timeout(outer, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Engine {
@@ -360,8 +370,11 @@ fn worker(receiver: &Mutex<mpsc::Receiver<Job>>, (capacity, calls_per_engine): (
         let Job {
             call,
             reply,
-            _permits,
+            tenant_permit,
+            queue_permit,
         } = job;
+        // The next caller may queue its job while this one runs.
+        drop(queue_permit);
         if call.cancel.load(Ordering::Relaxed) {
             continue;
         }
@@ -374,7 +387,7 @@ fn worker(receiver: &Mutex<mpsc::Receiver<Job>>, (capacity, calls_per_engine): (
                 })
             });
         let _ = reply.send(result);
-        drop(_permits);
+        drop(tenant_permit);
     }
 }
 
