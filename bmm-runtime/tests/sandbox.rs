@@ -1235,3 +1235,41 @@ async fn escape_engine_level_stalls() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_worker_queues_one_call_behind_the_one_it_runs() {
+    let h = harness_with(SandboxConfig {
+        workers: 1,
+        queue_timeout: Duration::from_millis(200),
+        ..slow_config()
+    })
+    .await;
+    let h = std::sync::Arc::new(h);
+    let spin = "export default () => { const end = Date.now() + 700; while (Date.now() < end) {} return 'slow'; }";
+    let running = tokio::spawn({
+        let h = std::sync::Arc::clone(&h);
+        async move { h.run(spin, json!({})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The worker took the first call off the queue: the second waits there…
+    let queued = tokio::spawn({
+        let h = std::sync::Arc::clone(&h);
+        async move {
+            let started = Instant::now();
+            (
+                h.run("export default () => 'next'", json!({})).await,
+                started.elapsed(),
+            )
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // …and a third finds no place in the queue within its queue timeout.
+    let refused = h.run("export default () => 'third'", json!({})).await;
+    assert!(matches!(refused, Err(Error::Overloaded)), "{refused:?}");
+    assert_eq!(running.await.unwrap().unwrap(), json!("slow"));
+    let (next, waited) = queued.await.unwrap();
+    // The queued call ran once the first ended, with its own limits intact.
+    assert_eq!(next.unwrap(), json!("next"));
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    h.still_serving().await;
+}
