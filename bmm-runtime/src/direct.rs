@@ -23,6 +23,9 @@
 //! - for `tools/call`, a tool of this server whose input schema names no
 //!   `x-mcp-header` parameters.
 //!
+//! That is the form the official TypeScript SDK sends (its conformance suite
+//! runs through this lane).
+//!
 //! Anything else — a browser's `Origin`, a session, a batch, a mismatch, an
 //! unknown tool, a request that asks for logs — goes to rmcp untouched, which
 //! answers it (errors included) as it always has. A request answered here gets
