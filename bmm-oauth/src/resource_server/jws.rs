@@ -234,11 +234,10 @@ impl<'a> CompactJws<'a> {
     /// Split `token` into exactly three parts and decode payload and
     /// signature as strict base64url.
     pub(super) fn parse(token: &'a str) -> Option<Self> {
-        let (signing_input, signature) = token.rsplit_once('.')?;
-        let (header, payload) = signing_input.split_once('.')?;
-        if payload.contains('.') {
-            return None;
-        }
+        // A fourth part is caught by decoding: `.` is not a base64url symbol.
+        let (header, rest) = token.split_once('.')?;
+        let (payload, signature) = rest.split_once('.')?;
+        let signing_input = token.get(..header.len() + 1 + payload.len())?;
         let mut decoded = Vec::with_capacity(
             base64::decoded_len_estimate(payload.len())
                 + base64::decoded_len_estimate(signature.len()),
@@ -260,8 +259,12 @@ impl<'a> CompactJws<'a> {
     }
 
     /// The claims, parsed; call only after the signature verified.
+    ///
+    /// The whole claims set must be UTF-8 (RFC 7519 §7.2): checking it once
+    /// up front is cheaper than serde_json checking every string it borrows.
     pub(super) fn claims(&self) -> Option<Claims<'_>> {
-        serde_json::from_slice(self.decoded.get(..self.signature_at)?).ok()
+        let json = std::str::from_utf8(self.decoded.get(..self.signature_at)?).ok()?;
+        serde_json::from_str(json).ok()
     }
 }
 
@@ -297,6 +300,10 @@ mod tests {
         for bad in [
             format!("{h}.{p}"),
             format!("{h}.{p}.c2ln.extra"),
+            format!("{h}.{p}.c2ln."),
+            format!("{h}..{p}.c2ln"),
+            format!(".{h}.{p}.c2ln"),
+            format!("{h}.{p}..c2ln"),
             format!("{h}.{p}=.c2ln"),
             format!("{h}.{p}.c2ln="),
             format!("{h}.{p}.c2l"),
@@ -304,6 +311,10 @@ mod tests {
         ] {
             assert!(CompactJws::parse(&bad).is_none(), "{bad}");
         }
+        // Claims that are not UTF-8 are refused, even in a claim not read.
+        let latin1 = URL_SAFE_NO_PAD.encode(b"{\"x\":\"\xff\"}");
+        let token = format!("{h}.{latin1}.c2ln");
+        assert!(CompactJws::parse(&token).unwrap().claims().is_none());
         // The header is decoded by the cache, just as strictly.
         for bad in [format!("{h}="), "eyJ".to_owned(), format!("{h}.")] {
             assert!(cache.get_or_parse(&bad).is_none(), "{bad}");
