@@ -2,20 +2,115 @@
 //! base64url, exactly three parts, and the few header and claim fields we act on.
 //!
 //! This is on the path of every request, so it allocates only what it must:
-//! the three parts are decoded into one buffer, and header and claim strings
-//! borrow from it unless they contain escapes.
+//! payload and signature are decoded into one buffer, claim strings borrow
+//! from it unless they contain escapes, and a protected header is decoded and
+//! parsed once per distinct header text (see [`HeaderCache`]).
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::keys::SigningAlgorithm;
+use crate::token::ACCESS_TOKEN_TYP;
+
+/// What verification needs from a protected header, owned so that it can be
+/// kept in a [`HeaderCache`]. Every check on it is still made on every token.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct ProtectedHeader {
+    /// The algorithm `alg` names, if it is one this crate implements.
+    pub(super) alg: Option<SigningAlgorithm>,
+    /// Whether `typ` says access token (`at+jwt`, RFC 9068 §2.1).
+    pub(super) typ_ok: bool,
+    /// The key id.
+    pub(super) kid: Option<Box<str>>,
+    /// Whether `crit` is present (and not `null`): no critical extension is understood.
+    pub(super) crit: bool,
+}
+
+impl ProtectedHeader {
+    /// Parse the decoded header JSON.
+    pub(super) fn parse(json: &[u8]) -> Option<Self> {
+        let header: Header<'_> = serde_json::from_slice(json).ok()?;
+        Some(Self {
+            alg: SigningAlgorithm::ALL
+                .into_iter()
+                .find(|a| a.as_str() == header.alg),
+            typ_ok: header.typ.as_deref().is_some_and(|t| {
+                t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
+                    || t.eq_ignore_ascii_case("application/at+jwt")
+            }),
+            kid: header.kid.map(Into::into),
+            crit: header.crit.is_some(),
+        })
+    }
+}
+
+/// How many distinct header texts a [`HeaderCache`] keeps before starting over.
+const HEADER_CACHE_ENTRIES: usize = 32;
+
+/// Header texts longer than this are parsed every time and never kept.
+const MAX_CACHED_HEADER_BYTES: usize = 512;
+
+/// Protected headers already parsed, by their exact base64url text.
+///
+/// Tokens signed by one key of one issuer share the same header bytes, so
+/// nearly every token skips decoding and parsing its header. The parsed form
+/// is a function of the text alone, so a hit answers exactly what parsing
+/// would have; headers that do not parse are never kept. The cache is
+/// bounded (it is emptied when full), so made-up headers cannot grow it; a
+/// linear scan suits the handful of entries real issuers produce.
+#[derive(Debug, Default)]
+pub(super) struct HeaderCache {
+    entries: RwLock<Vec<(Box<str>, Arc<ProtectedHeader>)>>,
+}
+
+impl HeaderCache {
+    /// The header whose base64url text is `encoded`, from the cache or by
+    /// decoding and parsing it; `None` when it is not a valid header.
+    pub(super) fn get_or_parse(&self, encoded: &str) -> Option<Arc<ProtectedHeader>> {
+        if let Some(header) = self.get(encoded) {
+            return Some(header);
+        }
+        let json = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+        let header = Arc::new(ProtectedHeader::parse(&json)?);
+        if encoded.len() <= MAX_CACHED_HEADER_BYTES {
+            let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+            // Another verification may have added it while we parsed.
+            if !entries.iter().any(|(text, _)| **text == *encoded) {
+                if entries.len() >= HEADER_CACHE_ENTRIES {
+                    entries.clear();
+                }
+                entries.push((encoded.into(), Arc::clone(&header)));
+            }
+        }
+        Some(header)
+    }
+
+    fn get(&self, encoded: &str) -> Option<Arc<ProtectedHeader>> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .find(|(text, _)| **text == *encoded)
+            .map(|(_, header)| Arc::clone(header))
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
 /// The protected header fields that matter here; others are ignored.
 #[derive(Debug, Deserialize)]
-pub(super) struct Header<'a> {
+struct Header<'a> {
     #[serde(borrow)]
     pub(super) alg: Cow<'a, str>,
     #[serde(default, borrow)]
@@ -123,45 +218,39 @@ pub(super) struct Claims<'a> {
     pub(super) jti: Option<Cow<'a, str>>,
 }
 
-/// A compact JWS with its three parts decoded (into one allocation); the
-/// signature has not been checked and the claims not parsed.
+/// A compact JWS split into exactly three parts, with payload and signature
+/// decoded (into one allocation) and the header left to a [`HeaderCache`];
+/// the signature has not been checked and the claims not parsed.
 pub(super) struct CompactJws<'a> {
     /// `BASE64URL(header) "." BASE64URL(payload)`, what the signature covers.
     pub(super) signing_input: &'a str,
+    /// The protected header, still base64url-encoded (and not yet checked to be).
+    pub(super) header: &'a str,
     decoded: Vec<u8>,
-    payload_at: usize,
     signature_at: usize,
 }
 
 impl<'a> CompactJws<'a> {
-    /// Split `token` into exactly three parts and decode each as strict base64url.
+    /// Split `token` into exactly three parts and decode payload and
+    /// signature as strict base64url.
     pub(super) fn parse(token: &'a str) -> Option<Self> {
-        let (signing_input, signature) = token.rsplit_once('.')?;
-        let (header, payload) = signing_input.split_once('.')?;
-        if payload.contains('.') {
-            return None;
-        }
+        // A fourth part is caught by decoding: `.` is not a base64url symbol.
+        let (header, rest) = token.split_once('.')?;
+        let (payload, signature) = rest.split_once('.')?;
+        let signing_input = token.get(..header.len() + 1 + payload.len())?;
         let mut decoded = Vec::with_capacity(
-            base64::decoded_len_estimate(header.len())
-                + base64::decoded_len_estimate(payload.len())
+            base64::decoded_len_estimate(payload.len())
                 + base64::decoded_len_estimate(signature.len()),
         );
-        URL_SAFE_NO_PAD.decode_vec(header, &mut decoded).ok()?;
-        let payload_at = decoded.len();
         URL_SAFE_NO_PAD.decode_vec(payload, &mut decoded).ok()?;
         let signature_at = decoded.len();
         URL_SAFE_NO_PAD.decode_vec(signature, &mut decoded).ok()?;
         Some(Self {
             signing_input,
+            header,
             decoded,
-            payload_at,
             signature_at,
         })
-    }
-
-    /// The protected header, parsed.
-    pub(super) fn header(&self) -> Option<Header<'_>> {
-        serde_json::from_slice(self.decoded.get(..self.payload_at)?).ok()
     }
 
     /// The signature bytes.
@@ -170,8 +259,12 @@ impl<'a> CompactJws<'a> {
     }
 
     /// The claims, parsed; call only after the signature verified.
+    ///
+    /// The whole claims set must be UTF-8 (RFC 7519 §7.2): checking it once
+    /// up front is cheaper than serde_json checking every string it borrows.
     pub(super) fn claims(&self) -> Option<Claims<'_>> {
-        serde_json::from_slice(self.decoded.get(self.payload_at..self.signature_at)?).ok()
+        let json = std::str::from_utf8(self.decoded.get(..self.signature_at)?).ok()?;
+        serde_json::from_str(json).ok()
     }
 }
 
@@ -195,22 +288,122 @@ mod tests {
         let p = URL_SAFE_NO_PAD.encode("{}");
         let good = format!("{h}.{p}.c2ln");
         let jws = CompactJws::parse(&good).unwrap();
-        assert_eq!(jws.header().unwrap().alg, "RS256");
+        assert_eq!(jws.header, h);
+        let cache = HeaderCache::default();
+        assert_eq!(
+            cache.get_or_parse(jws.header).unwrap().alg,
+            Some(SigningAlgorithm::Rs256)
+        );
         assert!(jws.claims().is_some());
         assert_eq!(jws.signature(), b"sig");
         assert_eq!(jws.signing_input, format!("{h}.{p}"));
         for bad in [
             format!("{h}.{p}"),
             format!("{h}.{p}.c2ln.extra"),
-            format!("{h}=.{p}.c2ln"),
+            format!("{h}.{p}.c2ln."),
+            format!("{h}..{p}.c2ln"),
+            format!(".{h}.{p}.c2ln"),
+            format!("{h}.{p}..c2ln"),
             format!("{h}.{p}=.c2ln"),
             format!("{h}.{p}.c2ln="),
             format!("{h}.{p}.c2l"),
-            format!("eyJ.{p}.c2ln"),
             String::new(),
         ] {
             assert!(CompactJws::parse(&bad).is_none(), "{bad}");
         }
+        // Claims that are not UTF-8 are refused, even in a claim not read.
+        let latin1 = URL_SAFE_NO_PAD.encode(b"{\"x\":\"\xff\"}");
+        let token = format!("{h}.{latin1}.c2ln");
+        assert!(CompactJws::parse(&token).unwrap().claims().is_none());
+        // The header is decoded by the cache, just as strictly.
+        for bad in [format!("{h}="), "eyJ".to_owned(), format!("{h}.")] {
+            assert!(cache.get_or_parse(&bad).is_none(), "{bad}");
+        }
+    }
+
+    fn encoded(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn headers_are_read_into_what_verification_checks() {
+        let cache = HeaderCache::default();
+        let parse = |json: &str| cache.get_or_parse(&encoded(json));
+        assert_eq!(
+            *parse(r#"{"alg":"ES256","typ":"AT+JWT","kid":"k","x":1}"#).unwrap(),
+            ProtectedHeader {
+                alg: Some(SigningAlgorithm::Es256),
+                typ_ok: true,
+                kid: Some("k".into()),
+                crit: false,
+            }
+        );
+        let other = parse(r#"{"alg":"none","typ":"JWT","crit":["exp"]}"#).unwrap();
+        assert_eq!(
+            *other,
+            ProtectedHeader {
+                alg: None,
+                typ_ok: false,
+                kid: None,
+                crit: true,
+            }
+        );
+        assert!(
+            parse(r#"{"alg":"HS256","typ":"application/at+jwt"}"#)
+                .unwrap()
+                .typ_ok
+        );
+        assert!(!parse(r#"{"alg":"RS256","crit":null}"#).unwrap().crit);
+        for bad in [
+            r#"{"typ":"at+jwt"}"#,
+            r#"{"alg":"RS256","alg":"none"}"#,
+            r#"{"alg":1}"#,
+            "[]",
+            "",
+        ] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+        // Only the headers that parsed were kept.
+        assert_eq!(cache.len(), 4);
+    }
+
+    #[test]
+    fn cached_headers_answer_like_fresh_ones() {
+        let cache = HeaderCache::default();
+        let a = encoded(r#"{"alg":"RS256","typ":"at+jwt","kid":"a"}"#);
+        let b = encoded(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"b"}"#);
+        let first = cache.get_or_parse(&a).unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.get_or_parse(&a).unwrap()));
+        let second = cache.get_or_parse(&b).unwrap();
+        assert_eq!(second.kid.as_deref(), Some("b"));
+        assert_eq!(second.alg, Some(SigningAlgorithm::EdDsa));
+        assert_eq!(cache.get_or_parse(&a).unwrap().kid.as_deref(), Some("a"));
+        assert_eq!(cache.len(), 2);
+        // A failure is never remembered, and does not disturb what is.
+        assert!(cache.get_or_parse(&encoded("{}")).is_none());
+        assert!(cache.get_or_parse(&encoded("{}")).is_none());
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn the_header_cache_stays_bounded() {
+        let cache = HeaderCache::default();
+        for i in 0..3 * HEADER_CACHE_ENTRIES {
+            let text = encoded(&format!(r#"{{"alg":"RS256","kid":"{i}"}}"#));
+            assert_eq!(
+                cache.get_or_parse(&text).unwrap().kid.as_deref(),
+                Some(i.to_string().as_str())
+            );
+            assert!(cache.len() <= HEADER_CACHE_ENTRIES);
+        }
+        let long = "x".repeat(MAX_CACHED_HEADER_BYTES);
+        let text = encoded(&format!(r#"{{"alg":"RS256","kid":"{long}"}}"#));
+        let before = cache.len();
+        assert_eq!(
+            cache.get_or_parse(&text).unwrap().kid.as_deref(),
+            Some(long.as_str())
+        );
+        assert_eq!(cache.len(), before);
     }
 
     #[test]

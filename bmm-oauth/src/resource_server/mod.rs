@@ -20,7 +20,6 @@ pub use metadata::{ProtectedResourceMetadata, ResourceDirectory, protected_resou
 use crate::clock::{Clock, SystemClock};
 use crate::keys::SigningAlgorithm;
 use crate::resource::ResourceUri;
-use crate::token::ACCESS_TOKEN_TYP;
 
 /// Settings of a [`ResourceServer`].
 #[derive(Debug, Clone)]
@@ -130,6 +129,7 @@ pub(crate) struct Shared {
     pub(crate) jwks: Arc<JwksCache>,
     clock: Arc<dyn Clock>,
     verified: cache::VerifiedTokens,
+    headers: jws::HeaderCache,
 }
 
 /// The resource-server side for one protected resource.
@@ -163,6 +163,7 @@ impl ResourceServer {
         Self {
             shared: Arc::new(Shared {
                 verified: cache::VerifiedTokens::new(config.verified_token_cache),
+                headers: jws::HeaderCache::default(),
                 config,
                 jwks,
                 clock,
@@ -218,19 +219,20 @@ impl ResourceServer {
             return Err(invalid("token too large"));
         }
         let jws = jws::CompactJws::parse(token).ok_or_else(|| invalid("malformed token"))?;
-        let header = jws.header().ok_or_else(|| invalid("malformed token"))?;
-        if header.crit.is_some() {
+        let header = self
+            .shared
+            .headers
+            .get_or_parse(jws.header)
+            .ok_or_else(|| invalid("malformed token"))?;
+        if header.crit {
             return Err(invalid("unsupported critical header"));
         }
-        let typ_ok = header.typ.as_deref().is_some_and(|t| {
-            t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
-        });
-        if !typ_ok {
+        if !header.typ_ok {
             return Err(invalid("not an access token (typ must be at+jwt)"));
         }
-        let alg = SigningAlgorithm::ALL
-            .into_iter()
-            .find(|a| a.as_str() == header.alg && config.algorithms.contains(a))
+        let alg = header
+            .alg
+            .filter(|a| config.algorithms.contains(a))
             .ok_or_else(|| invalid("signing algorithm not accepted"))?;
         let kid = header
             .kid
@@ -390,4 +392,105 @@ fn quote(s: &str) -> String {
             c => vec![c],
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::keys::KeyRing;
+    use crate::token::{AccessTokenClaims, sign_access_token};
+
+    const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+    fn claims(sub: &str) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://as.example".into(),
+            sub: sub.into(),
+            aud: RESOURCE.into(),
+            client_id: "c".into(),
+            scope: "a b".into(),
+            exp: i64::MAX / 2,
+            iat: 0,
+            nbf: 0,
+            jti: "j".into(),
+        }
+    }
+
+    fn part(token: &str, index: usize) -> &str {
+        token.split('.').nth(index).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_cached_header_does_not_vouch_for_the_rest_of_the_token() {
+        let keys = Arc::new(KeyRing::generate(SigningAlgorithm::Es256).unwrap());
+        let config =
+            ResourceServerConfig::new(ResourceUri::parse(RESOURCE).unwrap(), "https://as.example");
+        let rs = ResourceServer::new(config, Arc::new(JwksCache::new(keys.clone())));
+        let alice = sign_access_token(&keys.current(), &claims("alice")).unwrap();
+        let mallory = sign_access_token(&keys.current(), &claims("mallory")).unwrap();
+        assert_eq!(part(&alice, 0), part(&mallory, 0));
+        assert_eq!(rs.verify_uncached(&alice).await.unwrap().subject, "alice");
+        assert_eq!(
+            rs.verify_uncached(&mallory).await.unwrap().subject,
+            "mallory"
+        );
+        assert_eq!(rs.shared.headers.len(), 1);
+        let invalid = |d: &str| Err(BearerError::InvalidToken(d.to_owned()));
+        let swapped = format!(
+            "{}.{}.{}",
+            part(&alice, 0),
+            part(&mallory, 1),
+            part(&alice, 2)
+        );
+        assert_eq!(
+            rs.verify_uncached(&swapped).await,
+            invalid("signature verification failed")
+        );
+        let mut signature = URL_SAFE_NO_PAD.decode(part(&alice, 2)).unwrap();
+        signature[0] ^= 1;
+        let flipped = format!(
+            "{}.{}.{}",
+            part(&alice, 0),
+            part(&alice, 1),
+            URL_SAFE_NO_PAD.encode(signature)
+        );
+        assert_eq!(
+            rs.verify_uncached(&flipped).await,
+            invalid("signature verification failed")
+        );
+        let padded = format!(
+            "{}.{}=.{}",
+            part(&alice, 0),
+            part(&alice, 1),
+            part(&alice, 2)
+        );
+        assert_eq!(
+            rs.verify_uncached(&padded).await,
+            invalid("malformed token")
+        );
+        // A refused header answers the same the second time; one that does not
+        // parse is not kept.
+        let crit = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"at+jwt","crit":["x"]}"#);
+        let none = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
+        let dup = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"at+jwt","alg":"none"}"#);
+        for _ in 0..2 {
+            for (header, reason) in [
+                (&crit, "unsupported critical header"),
+                (&none, "signing algorithm not accepted"),
+                (&dup, "malformed token"),
+            ] {
+                let token = format!("{header}.{}.{}", part(&alice, 1), part(&alice, 2));
+                assert_eq!(
+                    rs.verify_uncached(&token).await,
+                    invalid(reason),
+                    "{header}"
+                );
+            }
+        }
+        assert_eq!(rs.shared.headers.len(), 3);
+        assert_eq!(rs.verify_uncached(&alice).await.unwrap().subject, "alice");
+    }
 }
