@@ -71,6 +71,10 @@ pub(crate) struct RunArgs {
     /// default `http://ADDRESS:PORT` of the listener.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// Threads that run script tools (default: one per CPU). Each runs one
+    /// call at a time, so this bounds how many script calls run at once.
+    #[arg(long, value_name = "N")]
+    script_workers: Option<std::num::NonZeroUsize>,
 }
 
 /// Authorization modes of `bmm run --auth`.
@@ -110,6 +114,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         .extend(args.allow_origins.iter().cloned());
     config.serve.https_only = !args.allow_http;
     config.serve.allowed_networks = args.allow_networks.clone();
+    if let Some(workers) = args.script_workers {
+        config.sandbox.workers = workers.get();
+    }
     let host = Host::new(config).context("cannot start the host")?;
     for spec in &specs {
         host.deploy(spec, declared_secrets(spec, &secrets))
