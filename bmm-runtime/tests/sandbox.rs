@@ -1273,3 +1273,41 @@ async fn each_worker_queues_one_call_behind_the_one_it_runs() {
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     h.still_serving().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_reads_the_same_on_every_call() {
+    // The first call on a worker runs the source on a fresh engine, the second
+    // compiles it on a warm engine, and later ones load that engine's
+    // compiled bytecode: the outcomes must not differ.
+    let h = harness_with(SandboxConfig {
+        workers: 1,
+        ..config()
+    })
+    .await;
+    let script = Script::new(
+        "const table = { one: 1, two: 2 };\nexport default (a) => {\n  if (a.fail) {\n    null.boom;\n  }\n  return { n: table[a.key] ?? 0, text: `${a.key}!` };\n};",
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    for i in 0..12 {
+        let args = if i % 2 == 0 {
+            json!({ "key": "two" })
+        } else {
+            json!({ "fail": true })
+        };
+        let outcome = match h.sandbox.call(&h.tenant, &script, &args, &h.env).await {
+            Ok(output) => output.value.to_string(),
+            Err(error) => error.to_string(),
+        };
+        seen.push(outcome);
+    }
+    assert_eq!(seen[0], json!({ "n": 2, "text": "two!" }).to_string());
+    assert!(
+        seen[1].contains("TypeError") && seen[1].contains("boom"),
+        "{}",
+        seen[1]
+    );
+    for (i, outcome) in seen.iter().enumerate() {
+        assert_eq!(outcome, &seen[i % 2], "call {i}");
+    }
+}

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use rquickjs::context::intrinsic;
 use rquickjs::function::Rest;
+use rquickjs::module::WriteOptions;
 use rquickjs::promise::PromiseState;
 use rquickjs::{
     Coerced, Context, Ctx, Exception, FromJs, Function, Module, Object, Persistent, Promise,
@@ -375,6 +376,11 @@ pub(super) struct Engine {
     next_measure: u32,
     /// Whether the engine has grown enough to be replaced.
     worn: bool,
+    /// A reusable engine's script, compiled by its first call and written
+    /// out as bytecode, which later calls load instead of parsing the source
+    /// again. The engine's modules may point into it, so it is the last
+    /// field: dropped after the runtime.
+    bytecode: Option<RefCell<Option<Box<[u8]>>>>,
 }
 
 /// The fewest and most calls between two measurements of a warm engine's
@@ -433,6 +439,7 @@ impl Engine {
             calls: 0,
             measured: (0, baseline.unwrap_or_default()),
             next_measure: *MEASURE_EVERY.start(),
+            bytecode: harden.then(|| RefCell::new(None)),
             baseline,
             worn: false,
         })
@@ -516,7 +523,7 @@ impl Engine {
         *self.current.borrow_mut() = Some(Rc::clone(&state));
         let (result, left_work) = self.context.with(|ctx| {
             let _release = ReleaseOnDrop(&state);
-            let result = run_module(&ctx, &state, &rx, source, args);
+            let result = run_module(&ctx, &state, &rx, source, self.bytecode.as_ref(), args);
             (result, state.in_flight() > 0)
         });
         *self.current.borrow_mut() = None;
@@ -546,10 +553,24 @@ fn run_module<'js>(
     state: &Rc<CallState>,
     rx: &mpsc::Receiver<Completion>,
     source: &str,
+    bytecode: Option<&RefCell<Option<Box<[u8]>>>>,
     args: Option<&str>,
 ) -> Result<serde_json::Value> {
-    let declared = Module::declare(ctx.clone(), MODULE_NAME, source)
-        .map_err(|e| compile_error(ctx, state, e))?;
+    let compiled = bytecode.filter(|cache| cache.borrow().is_some());
+    let declared = if let Some(compiled) = compiled {
+        let compiled = compiled.borrow();
+        load_compiled(ctx, compiled.as_deref().unwrap_or_default())
+            .map_err(|e| classify(ctx, state, e))?
+    } else {
+        let declared = Module::declare(ctx.clone(), MODULE_NAME, source)
+            .map_err(|e| compile_error(ctx, state, e))?;
+        if let Some(cache) = bytecode
+            && let Ok(bytes) = declared.write(WriteOptions::default())
+        {
+            *cache.borrow_mut() = Some(bytes.into_boxed_slice());
+        }
+        declared
+    };
     let (module, evaluated) = state
         .run_js(|| declared.eval())
         .map_err(|e| classify(ctx, state, e))?;
@@ -575,6 +596,19 @@ fn run_module<'js>(
         return Err(error);
     }
     to_json(ctx, state, value)
+}
+
+/// Declares a module from bytecode this engine wrote (see `Engine::bytecode`).
+#[allow(unsafe_code)]
+fn load_compiled<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> rquickjs::Result<Module<'js>> {
+    // SAFETY: QuickJS trusts bytecode, so it must come from QuickJS itself.
+    // These bytes do: `Module::write` produced them in this process, with
+    // this build of the engine, from a module this engine compiled from the
+    // spec's source; they are never read from or sent outside. They stay
+    // in `Engine::bytecode`, unchanged, until after the engine's runtime is
+    // freed, as loading with `JS_READ_OBJ_ROM_DATA` (which rquickjs uses)
+    // requires of a buffer the loaded module may point into.
+    unsafe { Module::load(ctx.clone(), bytes) }
 }
 
 /// Drives the job queue and in-flight `fetch` calls until `promise` settles.
