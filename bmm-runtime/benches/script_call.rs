@@ -4,8 +4,9 @@
 //!
 //! Prints, for each, p50 and p99 over a fixed number of calls (the issue's
 //! target is p50 <= 0.25 ms) and the throughput with 32 calls in flight; then
-//! the p50 of the compile-only check and the cost of a script's first call on
-//! a worker; then lets criterion measure the single warm call.
+//! the p50 of a longer (12 KiB) script's calls both ways, the compile-only
+//! check and the cost of a script's first call on a worker; then lets
+//! criterion measure the single warm call.
 
 // A benchmark that cannot set up has nothing to measure: failing loudly is right.
 #![allow(clippy::expect_used)]
@@ -38,6 +39,39 @@ fn main() {
             .block_on(async { Sandbox::new(config) })
             .expect("sandbox");
         measure(&runtime, &sandbox, label, &script, &args, &env);
+    }
+
+    // A longer script, as generated tools often are: a warm engine parses it
+    // once and loads the compiled bytecode on later calls.
+    let long = Script::new(long_script()).expect("long script compiles");
+    let long_args = serde_json::json!({ "k": 150, "a": 1, "b": 2 });
+    for (label, warm_engines) in [("fresh engine per call", 0), ("warm engines", 16)] {
+        let sandbox = runtime
+            .block_on(async {
+                Sandbox::new(SandboxConfig {
+                    warm_engines,
+                    ..SandboxConfig::default()
+                })
+            })
+            .expect("sandbox");
+        let tenant = TenantGate::new(64);
+        let mut samples: Vec<Duration> = (0..400)
+            .map(|_| {
+                let start = Instant::now();
+                runtime
+                    .block_on(sandbox.call(&tenant, &long, &long_args, &env))
+                    .expect("long script call succeeds");
+                start.elapsed()
+            })
+            .skip(100)
+            .collect();
+        samples.sort_unstable();
+        println!(
+            "script_call, {} KiB script ({label}): p50 {:.3} ms over {} calls",
+            long_script().len() / 1024,
+            samples[samples.len() / 2].as_secs_f64() * 1e3,
+            samples.len()
+        );
     }
 
     let sandbox = runtime
@@ -99,6 +133,18 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     criterion.bench_function("script_call_warm", |b| b.iter(call));
     criterion.final_summary();
+}
+
+/// A 200-branch tool of about 12 KiB.
+fn long_script() -> String {
+    let branches: String = (0..200)
+        .map(|i| {
+            format!("  if (args.k === {i}) {{ out.push({{ i: {i}, label: 'value {i}' }}); }}\n")
+        })
+        .collect();
+    format!(
+        "export default (args) => {{\n  const out = [];\n{branches}  return {{ sum: args.a + args.b, out }};\n}}"
+    )
 }
 
 /// Percentiles of sequential calls, then throughput with 32 calls in flight.

@@ -127,8 +127,13 @@
 //!   script's first call on a worker runs on a plain fresh engine and its
 //!   second builds the warm one. `warm_engines: 0` restores a fresh engine
 //!   per call. Both are measured by the `script_call` benchmark.
-//! - Compiled bytecode is not cached: loading bytecode needs rquickjs's
-//!   `unsafe` `Module::load`, and this workspace forbids `unsafe`.
+//! - A warm engine parses its script once: the first call's compiled module
+//!   is written out as bytecode, and later calls load a fresh module from it
+//!   (a 200-line script's call drops from about 0.64 ms to 0.08 ms). Loading
+//!   bytecode is rquickjs's one `unsafe` call here (`Module::load`; QuickJS
+//!   trusts bytecode), allowed in that one function: the bytes only ever come
+//!   from this engine's own compile step in this process, never from outside,
+//!   and live as long as the engine.
 
 mod direct;
 pub mod egress;

@@ -4,7 +4,8 @@
 //! from strings) and hardened (every built-in reachable from the global
 //! object frozen) before any script runs. A worker keeps a few engines, one
 //! per tenant and script, and runs that script's calls on it: each call
-//! evaluates the module afresh, so module state starts over, and nothing a
+//! evaluates the module afresh (from bytecode the engine compiled on its first
+//! call), so module state starts over, and nothing a
 //! call could write to outlives it — the global object and the built-ins are
 //! frozen. An engine is discarded after a call that hit a limit, left work
 //! behind (pending jobs or requests), or after a bounded number of calls.
