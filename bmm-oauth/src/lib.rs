@@ -97,7 +97,7 @@
 //! let rs = ResourceServer::new(rs_config, Arc::new(JwksCache::new(keys)));
 //!
 //! async fn call_tool(Extension(who): Extension<Principal>) -> String {
-//!     format!("hello {}", who.subject)
+//!     format!("hello {}", who.subject())
 //! }
 //!
 //! let app: Router = Router::new()

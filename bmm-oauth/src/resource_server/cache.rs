@@ -42,7 +42,7 @@ impl VerifiedTokens {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries
             .get(key)
-            .filter(|p| p.expires_at.saturating_add(leeway) > now)
+            .filter(|p| p.expires_at().saturating_add(leeway) > now)
             .cloned()
     }
 
@@ -55,7 +55,7 @@ impl VerifiedTokens {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= self.capacity {
-            entries.retain(|_, p| p.expires_at > now);
+            entries.retain(|_, p| p.expires_at() > now);
             if entries.len() >= self.capacity {
                 // Still full of live tokens: start over rather than grow.
                 entries.clear();
@@ -80,13 +80,7 @@ mod tests {
     use super::*;
 
     fn principal(exp: i64) -> Principal {
-        Principal {
-            subject: "s".into(),
-            client_id: "c".into(),
-            scopes: vec![],
-            token_id: "j".into(),
-            expires_at: exp,
-        }
+        Principal::new("s", "c", "", "j", exp)
     }
 
     #[test]

@@ -61,24 +61,84 @@ impl ResourceServerConfig {
 }
 
 /// Who a verified access token speaks for; inserted into request extensions by the layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Cheap to clone: its text is one shared allocation (every request of a
+/// session carries a clone, from the verified-token cache).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The end user (`sub`).
-    pub subject: String,
-    /// The client the token was issued to.
-    pub client_id: String,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// The token id (`jti`).
-    pub token_id: String,
-    /// Expiry, seconds since the epoch.
-    pub expires_at: i64,
+    /// Subject, client id, token id and scope, one after another.
+    text: Arc<str>,
+    client_at: usize,
+    token_at: usize,
+    scope_at: usize,
+    expires_at: i64,
 }
 
 impl Principal {
+    /// A principal for `subject`, acting through `client_id` with the
+    /// space-separated `scope`, from the token `token_id` that expires at
+    /// `expires_at` (seconds since the epoch).
+    pub fn new(
+        subject: &str,
+        client_id: &str,
+        scope: &str,
+        token_id: &str,
+        expires_at: i64,
+    ) -> Self {
+        let mut text =
+            String::with_capacity(subject.len() + client_id.len() + token_id.len() + scope.len());
+        text.push_str(subject);
+        let client_at = text.len();
+        text.push_str(client_id);
+        let token_at = text.len();
+        text.push_str(token_id);
+        let scope_at = text.len();
+        text.push_str(scope);
+        Self {
+            text: Arc::from(text),
+            client_at,
+            token_at,
+            scope_at,
+            expires_at,
+        }
+    }
+
+    /// The end user (`sub`).
+    pub fn subject(&self) -> &str {
+        self.text.get(..self.client_at).unwrap_or_default()
+    }
+
+    /// The client the token was issued to (`client_id`).
+    pub fn client_id(&self) -> &str {
+        self.text
+            .get(self.client_at..self.token_at)
+            .unwrap_or_default()
+    }
+
+    /// The token id (`jti`).
+    pub fn token_id(&self) -> &str {
+        self.text
+            .get(self.token_at..self.scope_at)
+            .unwrap_or_default()
+    }
+
+    /// The granted scopes, in the token's order.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.text
+            .get(self.scope_at..)
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Expiry, seconds since the epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+
     /// Whether the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.scopes().any(|s| s == scope)
     }
 
     /// `Ok` when every scope in `needed` was granted, otherwise the
@@ -91,6 +151,18 @@ impl Principal {
                 needed.iter().map(|s| (*s).to_owned()).collect(),
             ))
         }
+    }
+}
+
+impl std::fmt::Debug for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Principal")
+            .field("subject", &self.subject())
+            .field("client_id", &self.client_id())
+            .field("scopes", &self.scopes().collect::<Vec<_>>())
+            .field("token_id", &self.token_id())
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -279,20 +351,13 @@ impl ResourceServer {
                 return Err(invalid("token not yet valid"));
             }
         }
-        Ok(Principal {
-            subject: sub.into_owned(),
-            client_id: client_id.into_owned(),
-            scopes: claims
-                .scope
-                .as_deref()
-                .unwrap_or_default()
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            token_id: jti.into_owned(),
-            expires_at: exp,
-        })
+        Ok(Principal::new(
+            &sub,
+            &client_id,
+            claims.scope.as_deref().unwrap_or_default(),
+            &jti,
+            exp,
+        ))
     }
 
     /// Scopes named in a `401` challenge: the required ones, else those supported;
@@ -405,6 +470,38 @@ mod tests {
 
     const RESOURCE: &str = "https://mcp.example.com/mcp";
 
+    #[test]
+    fn principal_parts_read_back() {
+        let p = Principal::new(
+            "ünïcode sub",
+            "https://c.example/m.json",
+            "  a  b:c ",
+            "jti-1",
+            7,
+        );
+        assert_eq!(p.subject(), "ünïcode sub");
+        assert_eq!(p.client_id(), "https://c.example/m.json");
+        assert_eq!(p.token_id(), "jti-1");
+        assert_eq!(p.scopes().collect::<Vec<_>>(), ["a", "b:c"]);
+        assert_eq!(p.expires_at(), 7);
+        assert!(p.require_scopes(&["b:c", "a"]).is_ok());
+        assert_eq!(
+            p.require_scopes(&["a", "z"]),
+            Err(BearerError::InsufficientScope(vec!["a".into(), "z".into()]))
+        );
+        let empty = Principal::new("", "", "", "", 0);
+        assert_eq!(
+            (empty.subject(), empty.client_id(), empty.token_id()),
+            ("", "", "")
+        );
+        assert_eq!(empty.scopes().count(), 0);
+        assert_eq!(p.clone(), p);
+        assert_ne!(
+            Principal::new("ab", "c", "", "", 0),
+            Principal::new("a", "bc", "", "", 0)
+        );
+    }
+
     fn claims(sub: &str) -> AccessTokenClaims {
         AccessTokenClaims {
             iss: "https://as.example".into(),
@@ -432,9 +529,9 @@ mod tests {
         let alice = sign_access_token(&keys.current(), &claims("alice")).unwrap();
         let mallory = sign_access_token(&keys.current(), &claims("mallory")).unwrap();
         assert_eq!(part(&alice, 0), part(&mallory, 0));
-        assert_eq!(rs.verify_uncached(&alice).await.unwrap().subject, "alice");
+        assert_eq!(rs.verify_uncached(&alice).await.unwrap().subject(), "alice");
         assert_eq!(
-            rs.verify_uncached(&mallory).await.unwrap().subject,
+            rs.verify_uncached(&mallory).await.unwrap().subject(),
             "mallory"
         );
         assert_eq!(rs.shared.headers.len(), 1);
@@ -491,6 +588,6 @@ mod tests {
             }
         }
         assert_eq!(rs.shared.headers.len(), 3);
-        assert_eq!(rs.verify_uncached(&alice).await.unwrap().subject, "alice");
+        assert_eq!(rs.verify_uncached(&alice).await.unwrap().subject(), "alice");
     }
 }

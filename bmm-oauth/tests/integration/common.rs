@@ -161,8 +161,8 @@ impl Fixture {
             // Echo whether the token reached the handler: it must not.
             format!(
                 "{} {} {}",
-                p.subject,
-                p.client_id,
+                p.subject(),
+                p.client_id(),
                 headers.contains_key(header::AUTHORIZATION)
             )
         }

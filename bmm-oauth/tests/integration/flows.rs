@@ -409,9 +409,9 @@ async fn jwks_over_http_on_a_loopback_listener() {
     );
     let (client, at, _) = fx.tokens().await;
     let principal = rs.verify(&at).await.unwrap();
-    assert_eq!(principal.subject, "alice");
-    assert_eq!(principal.client_id, client);
-    assert_eq!(principal.scopes, vec!["notes:read".to_owned()]);
+    assert_eq!(principal.subject(), "alice");
+    assert_eq!(principal.client_id(), client);
+    assert_eq!(principal.scopes().collect::<Vec<_>>(), ["notes:read"]);
     assert_eq!(cache.fetch_count(), 1);
 }
 

@@ -254,7 +254,7 @@ async fn signatures_and_claims_for_every_algorithm() {
         for (name, token, expected) in cases {
             let got = s.rs.verify_uncached(&token).await;
             let ok = match (&got, expected) {
-                (Ok(p), Ok(subject)) => p.subject == subject,
+                (Ok(p), Ok(subject)) => p.subject() == subject,
                 (Err(BearerError::InvalidToken(d)), Err(reason)) => d == reason,
                 _ => false,
             };
@@ -288,10 +288,19 @@ async fn issued_tokens_round_trip() {
         };
         let token = sign_access_token(&s.key, &issued).unwrap();
         let p = s.rs.verify_uncached(&token).await.unwrap();
-        assert_eq!(p.subject, "bob");
-        assert_eq!(p.client_id, issued.client_id);
-        assert_eq!(p.scopes, ["notes:read", "notes:write"]);
-        assert_eq!(p.token_id, "id-1");
-        assert_eq!(p.expires_at, now + 60);
+        assert_eq!(p.subject(), "bob");
+        assert_eq!(p.client_id(), issued.client_id);
+        assert_eq!(
+            p.scopes().collect::<Vec<_>>(),
+            ["notes:read", "notes:write"]
+        );
+        assert_eq!(p.token_id(), "id-1");
+        assert_eq!(p.expires_at(), now + 60);
+        assert!(p.has_scope("notes:write") && !p.has_scope("notes"));
+        let debug = format!("{p:?}");
+        assert!(
+            debug.contains("\"bob\"") && debug.contains("\"notes:write\""),
+            "{debug}"
+        );
     }
 }
