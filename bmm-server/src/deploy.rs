@@ -309,8 +309,8 @@ async fn serve_in_process(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves `bundle` from a host in this process at `addr` until Ctrl-C,
-/// printing the URL it serves at (`bmm deploy --target inprocess`,
+/// Serves `bundle` from a host in this process at `addr` until Ctrl-C or
+/// SIGTERM, printing the URL it serves at (`bmm deploy --target inprocess`,
 /// `bmm generate --serve`).
 pub(crate) async fn serve_until_interrupted(
     config: HostConfig,
@@ -320,14 +320,12 @@ pub(crate) async fn serve_until_interrupted(
     let deployer = InProcessDeployer::serve(config, addr).await?;
     let deployment = deployer.deploy(bundle).await?;
     say!(
-        "bmm: serving {} v{} in this process at {} (Ctrl-C stops it)",
+        "bmm: serving {} v{} in this process at {} (Ctrl-C or SIGTERM stops it)",
         deployment.server,
         deployment.version,
         deployment.url
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    bmm_runtime::shutdown_signal().await;
     say!("bmm: shutting down");
     Ok(())
 }

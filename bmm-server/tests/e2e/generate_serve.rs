@@ -38,11 +38,16 @@ fn generate_and_serve_with_the_mock() {
     assert!(url.ends_with("/mcp/unit-converter"), "{line}");
     assert!(out.join("server.json").is_file());
     assert_converts(&url);
+    // SIGTERM (what `kill`, Docker and process managers send) stops it cleanly.
     drop(guard);
-    let _ = child.wait();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM should stop it with 0: {status:?}"
+    );
 }
 
-/// Kills the process on drop, so a failing assertion leaves nothing running.
+/// Sends SIGTERM on drop, so a failing assertion leaves nothing running.
 fn scopeguard(pid: u32) -> impl Drop {
     struct Kill(u32);
     impl Drop for Kill {
