@@ -51,7 +51,7 @@ const VERSION: &str = "2026-07-28";
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// `Host` names (and optional ports) a request may carry, parsed once.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AllowedHosts {
     /// `None`: every host is allowed (an empty allowlist).
     entries: Option<Vec<(String, Option<u16>)>>,
@@ -68,7 +68,7 @@ impl AllowedHosts {
             .map(|a| a.trim())
             .filter(|a| !a.is_empty())
             .map(|a| match Authority::try_from(a) {
-                Ok(authority) => (normalize(authority.host()), authority.port_u16()),
+                Ok(authority) => host_and_port(&authority),
                 Err(_) => (normalize(a), None),
             })
             .collect();
@@ -81,21 +81,20 @@ impl AllowedHosts {
         let Some(entries) = &self.entries else {
             return true;
         };
-        let Some(value) = single(headers, header::HOST) else {
+        let Some(authority) = single_str(headers, header::HOST.as_str())
+            .and_then(|value| Authority::try_from(value).ok())
+        else {
             return false;
         };
-        let Ok(authority) = value.to_str().map(Authority::try_from) else {
-            return false;
-        };
-        let Ok(authority) = authority else {
-            return false;
-        };
-        let host = normalize(authority.host());
-        let port = authority.port_u16();
+        let (host, port) = host_and_port(&authority);
         entries
             .iter()
             .any(|(h, p)| *h == host && p.is_none_or(|p| Some(p) == port))
     }
+}
+
+fn host_and_port(authority: &Authority) -> (String, Option<u16>) {
+    (normalize(authority.host()), authority.port_u16())
 }
 
 fn normalize(host: &str) -> String {

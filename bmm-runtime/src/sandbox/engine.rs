@@ -10,7 +10,7 @@
 //! frozen. An engine is discarded after a call that hit a limit, left work
 //! behind (pending jobs or requests), or after a bounded number of calls.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -381,7 +381,7 @@ pub(super) struct Engine {
     /// out as bytecode, which later calls load instead of parsing the source
     /// again. The engine's modules may point into it, so it is the last
     /// field: dropped after the runtime.
-    bytecode: Option<RefCell<Option<Box<[u8]>>>>,
+    bytecode: Option<OnceCell<Box<[u8]>>>,
 }
 
 /// The fewest and most calls between two measurements of a warm engine's
@@ -440,7 +440,7 @@ impl Engine {
             calls: 0,
             measured: (0, baseline.unwrap_or_default()),
             next_measure: *MEASURE_EVERY.start(),
-            bytecode: harden.then(|| RefCell::new(None)),
+            bytecode: harden.then(OnceCell::new),
             baseline,
             worn: false,
         })
@@ -479,9 +479,10 @@ impl Engine {
             let left = budget.saturating_sub(size.saturating_sub(baseline));
             self.worn = left < 0;
             let (then, held) = self.measured;
-            let per_call = size.saturating_sub(held).max(1)
-                / i64::from(self.calls.saturating_sub(then).max(1));
-            let wait = (left / 2 / per_call.max(1)).clamp(
+            let per_call = (size.saturating_sub(held)
+                / i64::from(self.calls.saturating_sub(then).max(1)))
+            .max(1);
+            let wait = (left / 2 / per_call).clamp(
                 i64::from(*MEASURE_EVERY.start()),
                 i64::from(*MEASURE_EVERY.end()),
             );
@@ -554,21 +555,19 @@ fn run_module<'js>(
     state: &Rc<CallState>,
     rx: &mpsc::Receiver<Completion>,
     source: &str,
-    bytecode: Option<&RefCell<Option<Box<[u8]>>>>,
+    bytecode: Option<&OnceCell<Box<[u8]>>>,
     args: Option<&str>,
 ) -> Result<serde_json::Value> {
-    let compiled = bytecode.filter(|cache| cache.borrow().is_some());
-    let declared = if let Some(compiled) = compiled {
-        let compiled = compiled.borrow();
-        load_compiled(ctx, compiled.as_deref().unwrap_or_default())
-            .map_err(|e| classify(ctx, state, e))?
+    let declared = if let Some(compiled) = bytecode.and_then(OnceCell::get) {
+        load_compiled(ctx, compiled).map_err(|e| classify(ctx, state, e))?
     } else {
         let declared = Module::declare(ctx.clone(), MODULE_NAME, source)
             .map_err(|e| compile_error(ctx, state, e))?;
         if let Some(cache) = bytecode
             && let Ok(bytes) = declared.write(WriteOptions::default())
         {
-            *cache.borrow_mut() = Some(bytes.into_boxed_slice());
+            // Set once, never changed: loaded modules may point into it.
+            let _ = cache.set(bytes.into_boxed_slice());
         }
         declared
     };
@@ -605,10 +604,11 @@ fn load_compiled<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> rquickjs::Result<Module<'
     // SAFETY: QuickJS trusts bytecode, so it must come from QuickJS itself.
     // These bytes do: `Module::write` produced them in this process, with
     // this build of the engine, from a module this engine compiled from the
-    // spec's source; they are never read from or sent outside. They stay
-    // in `Engine::bytecode`, unchanged, until after the engine's runtime is
-    // freed, as loading with `JS_READ_OBJ_ROM_DATA` (which rquickjs uses)
-    // requires of a buffer the loaded module may point into.
+    // spec's source; they are never read from or sent outside. They stay in
+    // `Engine::bytecode` (a `OnceCell`: set once, never changed) until after
+    // the engine's runtime is freed, as loading with `JS_READ_OBJ_ROM_DATA`
+    // (which rquickjs uses) requires of a buffer the loaded module may point
+    // into.
     unsafe { Module::load(ctx.clone(), bytes) }
 }
 
