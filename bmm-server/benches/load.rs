@@ -52,7 +52,10 @@ async fn run() {
     let file = dir.path().join("bench.json");
     std::fs::write(&file, serde_json::to_vec(&spec).unwrap()).unwrap();
 
-    let starts: Vec<Duration> = (0..COLD_STARTS).map(|_| cold_start(&file)).collect();
+    let mut starts = Vec::with_capacity(COLD_STARTS);
+    for _ in 0..COLD_STARTS {
+        starts.push(cold_start(&file).await);
+    }
     println!(
         "runner cold start (spawn to first tools/list): p50 {:.1} ms, max {:.1} ms over {COLD_STARTS} starts",
         ms(percentile(&starts, 50.0)),
@@ -250,31 +253,19 @@ fn spawn(file: &std::path::Path) -> (Child, SocketAddr) {
 }
 
 /// Time from spawning `bmm run` to its first successful `tools/list`.
-fn cold_start(file: &std::path::Path) -> Duration {
+async fn cold_start(file: &std::path::Path) -> Duration {
     let started = Instant::now();
     let (mut child, addr) = spawn(file);
-    let body = request_body("list", None);
-    loop {
-        let ok = std::net::TcpStream::connect(addr).ok().and_then(|mut stream| {
-            use std::io::{Read, Write};
-            let text = body.to_string();
-            let request = format!(
-                "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/list\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            );
-            stream.write_all(request.as_bytes()).ok()?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response).ok()?;
-            response.contains("\"tools\"").then_some(())
-        });
-        if ok.is_some() {
-            break;
+    let mut conn = loop {
+        if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
+            break Conn::new(stream);
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "bmm run did not answer"
         );
-    }
+    };
+    conn.call(&prepare(addr, "list", None)).await;
     let elapsed = started.elapsed();
     let _ = child.kill();
     let _ = child.wait();
@@ -317,7 +308,10 @@ struct Conn {
 
 impl Conn {
     async fn open(addr: SocketAddr) -> Self {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        Self::new(tokio::net::TcpStream::connect(addr).await.unwrap())
+    }
+
+    fn new(stream: tokio::net::TcpStream) -> Self {
         stream.set_nodelay(true).unwrap();
         Self {
             stream,
