@@ -4,7 +4,10 @@
 //! 1,000 and 10,000 distinct specs.
 //!
 //! Run with `cargo bench -p bmm-server --bench load`. Every request goes to
-//! 127.0.0.1; every loop is bounded in count and time.
+//! 127.0.0.1; every loop is bounded in count and time. The figures are of
+//! cargo's release build of `bmm`, or of the binary `BMM_BENCH_BINARY` names;
+//! when `BMM_STATIC_BINARY` names the static binary container images carry
+//! (`scripts/build-static`), its idle RSS is printed too.
 //!
 //! The load generator shares the machine's cores with the server, so it is
 //! kept cheap, as wrk is: one thread, keep-alive HTTP/1.1 connections, each
@@ -62,14 +65,19 @@ async fn run() {
         ms(*starts.iter().max().unwrap())
     );
 
-    let (mut child, addr) = spawn(&file);
+    // The static binary container images carry (scripts/build-static), when
+    // one is named, is measured idle as well.
+    if let Ok(image_binary) = std::env::var("BMM_STATIC_BINARY") {
+        let (mut child, addr) = spawn(std::path::Path::new(&image_binary), &file);
+        let rss = idle_rss(&mut child, addr).await;
+        println!("idle RSS of bmm run (1 spec), static image binary {image_binary}: {rss:.1} MiB");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (mut child, addr) = spawn(&runner(), &file);
+    let rss = idle_rss(&mut child, addr).await;
+    println!("idle RSS of bmm run (1 spec): {rss:.1} MiB");
     let mut conn = Conn::open(addr).await;
-    conn.call(&prepare(addr, "list", None)).await;
-    std::thread::sleep(Duration::from_millis(300));
-    println!(
-        "idle RSS of bmm run (1 spec): {:.1} MiB",
-        rss_kib(child.id()) as f64 / 1024.0
-    );
 
     for (label, tool, args) in [
         (
@@ -224,8 +232,25 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-fn spawn(file: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bmm"))
+/// The `bmm` every figure but the image binary's idle RSS is taken from:
+/// `BMM_BENCH_BINARY`, else cargo's build of this package.
+fn runner() -> std::path::PathBuf {
+    std::env::var_os("BMM_BENCH_BINARY")
+        .map_or_else(|| env!("CARGO_BIN_EXE_bmm").into(), Into::into)
+}
+
+/// RSS in MiB of a just-started `bmm run` after one tools/list and a pause.
+async fn idle_rss(child: &mut Child, addr: SocketAddr) -> f64 {
+    Conn::open(addr)
+        .await
+        .call(&prepare(addr, "list", None))
+        .await;
+    std::thread::sleep(Duration::from_millis(300));
+    rss_kib(child.id()) as f64 / 1024.0
+}
+
+fn spawn(binary: &std::path::Path, file: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(binary)
         .args([
             "run",
             "--spec",
@@ -255,7 +280,7 @@ fn spawn(file: &std::path::Path) -> (Child, SocketAddr) {
 /// Time from spawning `bmm run` to its first successful `tools/list`.
 async fn cold_start(file: &std::path::Path) -> Duration {
     let started = Instant::now();
-    let (mut child, addr) = spawn(file);
+    let (mut child, addr) = spawn(&runner(), file);
     let mut conn = loop {
         if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
             break Conn::new(stream);
