@@ -31,6 +31,59 @@ fn static_binary() -> PathBuf {
     path
 }
 
+/// `scripts/build-static` placed the functions its layout run saw first in
+/// the code, in the order it wrote next to the binary (`bmm.order.<hash>`).
+#[test]
+fn the_static_binary_has_its_code_laid_out() {
+    use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+    let binary = static_binary();
+    let dir = binary.parent().unwrap();
+    let orders: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("bmm.order."))
+        })
+        .collect();
+    assert_eq!(
+        orders.len(),
+        1,
+        "one order file next to the binary: {orders:?}"
+    );
+    let order = std::fs::read_to_string(&orders[0]).unwrap();
+    let ran: std::collections::HashSet<&str> = order.lines().collect();
+    assert!(ran.len() > 1_000, "{} functions ran", ran.len());
+
+    let data = std::fs::read(&binary).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let text = file.section_by_name(".text").unwrap();
+    let mut functions: Vec<(u64, &str)> = file
+        .symbols()
+        .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0)
+        .filter(|s| s.section_index() == Some(text.index()))
+        .filter_map(|s| Some((s.address(), s.name().ok()?)))
+        .collect();
+    functions.sort_unstable();
+    functions.dedup_by_key(|(address, _)| *address);
+    // The functions that ran come first: nearly all of the lowest addresses
+    // hold one (a few are folded into an identical function of another name),
+    // while among the rest they are a small share.
+    let first = functions.len().min(ran.len()) / 2;
+    let share = |part: &[(u64, &str)]| {
+        part.iter().filter(|(_, name)| ran.contains(name)).count() as f64 / part.len() as f64
+    };
+    let (head, tail) = (share(&functions[..first]), share(&functions[ran.len()..]));
+    assert!(
+        head > 0.9 && tail < 0.2,
+        "functions that ran: {:.0}% of the first {first} in .text, {:.0}% of the rest",
+        head * 100.0,
+        tail * 100.0
+    );
+}
+
 /// Containers and images of `server`; with `layers`, the intermediate
 /// images of its builds too.
 async fn leftovers(deployer: &DockerDeployer, server: &str, layers: bool) -> (usize, usize) {
