@@ -171,9 +171,23 @@ impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
 }
 
 /// A string borrowed from the input when it has no escapes.
-struct Str<'a>(Cow<'a, str>);
+///
+/// serde borrows a bare `Cow<str>` field marked `#[serde(borrow)]`, but not
+/// one inside an `Option`: that one is always copied into a new `String`.
+/// Optional claims use this type instead, so a claims set without escapes
+/// is read with no allocation at all.
+#[derive(Debug)]
+pub(super) struct Str<'a>(Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Str<'de> {
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct StrVisitor;
 
@@ -197,25 +211,67 @@ impl<'de> Deserialize<'de> for Str<'de> {
     }
 }
 
+/// A NumericDate (RFC 7519 §2) as whole seconds: fractions are truncated,
+/// and a date beyond the range of `i64` saturates (it is as good as never).
+///
+/// Any JSON number is accepted, as `serde_json::Number` would, but read
+/// straight into seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NumericDate(pub(super) i64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DateVisitor;
+
+        impl Visitor<'_> for DateVisitor {
+            type Value = NumericDate;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON number")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(NumericDate(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(NumericDate(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if !v.is_finite() {
+                    // What `serde_json::Number` answers; serde_json never
+                    // produces such a value from JSON text.
+                    return Err(E::custom("not a JSON number"));
+                }
+                // `as` saturates.
+                Ok(NumericDate(v.trunc() as i64))
+            }
+        }
+
+        deserializer.deserialize_any(DateVisitor)
+    }
+}
+
 /// The claims read from an access token.
 #[derive(Debug, Deserialize)]
 pub(super) struct Claims<'a> {
     #[serde(default, borrow)]
-    pub(super) iss: Option<Cow<'a, str>>,
+    pub(super) iss: Option<Str<'a>>,
     #[serde(default, borrow)]
-    pub(super) sub: Option<Cow<'a, str>>,
+    pub(super) sub: Option<Str<'a>>,
     #[serde(default, borrow)]
     pub(super) aud: Option<Audience<'a>>,
     #[serde(default)]
-    pub(super) exp: Option<serde_json::Number>,
+    pub(super) exp: Option<NumericDate>,
     #[serde(default)]
-    pub(super) nbf: Option<serde_json::Number>,
+    pub(super) nbf: Option<NumericDate>,
     #[serde(default, borrow)]
-    pub(super) client_id: Option<Cow<'a, str>>,
+    pub(super) client_id: Option<Str<'a>>,
     #[serde(default, borrow)]
-    pub(super) scope: Option<Cow<'a, str>>,
+    pub(super) scope: Option<Str<'a>>,
     #[serde(default, borrow)]
-    pub(super) jti: Option<Cow<'a, str>>,
+    pub(super) jti: Option<Str<'a>>,
 }
 
 /// A compact JWS split into exactly three parts, with payload and signature
@@ -266,16 +322,6 @@ impl<'a> CompactJws<'a> {
         let json = std::str::from_utf8(self.decoded.get(..self.signature_at)?).ok()?;
         serde_json::from_str(json).ok()
     }
-}
-
-/// A NumericDate as whole seconds (fractions are truncated).
-pub(super) fn numeric_date(n: &serde_json::Number) -> Option<i64> {
-    if let Some(i) = n.as_i64() {
-        return Some(i);
-    }
-    let f = n.as_f64()?;
-    // `as` saturates; a date beyond i64 seconds is as good as never.
-    f.is_finite().then_some(f.trunc() as i64)
 }
 
 #[cfg(test)]
@@ -443,8 +489,18 @@ mod tests {
 
     #[test]
     fn numeric_dates() {
-        let n = |s: &str| serde_json::from_str::<serde_json::Number>(s).unwrap();
-        assert_eq!(numeric_date(&n("1700000000")), Some(1_700_000_000));
-        assert_eq!(numeric_date(&n("1700000000.9")), Some(1_700_000_000));
+        let n = |s: &str| serde_json::from_str::<NumericDate>(s).map(|d| d.0).ok();
+        assert_eq!(n("1700000000"), Some(1_700_000_000));
+        assert_eq!(n("1700000000.9"), Some(1_700_000_000));
+        assert_eq!(n("-1.5"), Some(-1));
+        assert_eq!(n("-0"), Some(0));
+        assert_eq!(n("1e3"), Some(1000));
+        assert_eq!(n("18446744073709551615"), Some(i64::MAX));
+        assert_eq!(n("-1e300"), Some(i64::MIN));
+        for bad in ["1e400", r#""1700000000""#, "true", "[1]", "null"] {
+            assert_eq!(n(bad), None, "{bad}");
+        }
+        let claims: Claims<'_> = serde_json::from_str(r#"{"exp":null,"nbf":2}"#).unwrap();
+        assert_eq!((claims.exp, claims.nbf), (None, Some(NumericDate(2))));
     }
 }
