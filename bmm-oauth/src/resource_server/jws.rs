@@ -5,13 +5,16 @@
 //! payload and signature are decoded into one buffer, claim strings borrow
 //! from it unless they contain escapes, and a protected header is decoded and
 //! parsed once per distinct header text (see [`HeaderCache`]).
+//!
+//! Base64url is decoded with `base64_simd`, as strictly as the `base64` crate
+//! the rest of this crate uses (no padding, canonical trailing bits) but with
+//! SIMD: decoding was about 40% of a verification's work outside the RSA check.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64_simd::URL_SAFE_NO_PAD;
 use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -76,7 +79,7 @@ impl HeaderCache {
         if let Some(header) = self.get(encoded) {
             return Some(header);
         }
-        let json = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+        let json = URL_SAFE_NO_PAD.decode_to_vec(encoded).ok()?;
         let header = Arc::new(ProtectedHeader::parse(&json)?);
         if encoded.len() <= MAX_CACHED_HEADER_BYTES {
             let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
@@ -295,12 +298,14 @@ impl<'a> CompactJws<'a> {
         let (payload, signature) = rest.split_once('.')?;
         let signing_input = token.get(..header.len() + 1 + payload.len())?;
         let mut decoded = Vec::with_capacity(
-            base64::decoded_len_estimate(payload.len())
-                + base64::decoded_len_estimate(signature.len()),
+            URL_SAFE_NO_PAD.estimated_decoded_length(payload.len())
+                + URL_SAFE_NO_PAD.estimated_decoded_length(signature.len()),
         );
-        URL_SAFE_NO_PAD.decode_vec(payload, &mut decoded).ok()?;
+        URL_SAFE_NO_PAD.decode_append(payload, &mut decoded).ok()?;
         let signature_at = decoded.len();
-        URL_SAFE_NO_PAD.decode_vec(signature, &mut decoded).ok()?;
+        URL_SAFE_NO_PAD
+            .decode_append(signature, &mut decoded)
+            .ok()?;
         Some(Self {
             signing_input,
             header,
@@ -327,6 +332,9 @@ impl<'a> CompactJws<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn rejects_malformed_compact_serialisations() {
@@ -364,6 +372,41 @@ mod tests {
         // The header is decoded by the cache, just as strictly.
         for bad in [format!("{h}="), "eyJ".to_owned(), format!("{h}.")] {
             assert!(cache.get_or_parse(&bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn decoding_is_as_strict_as_the_base64_crate() {
+        // Every string of up to three symbols from an alphabet of edge cases
+        // (non-canonical trailing bits, padding, the standard alphabet's
+        // symbols, separators, non-ASCII), alone, after good text long
+        // enough for the SIMD path, and before it.
+        let symbols = [
+            "A", "B", "Q", "g", "w", "-", "_", "+", "/", "=", ".", " ", "é",
+        ];
+        let mut candidates = vec![String::new()];
+        let mut level = candidates.clone();
+        for _ in 0..3 {
+            level = level
+                .iter()
+                .flat_map(|c| symbols.iter().map(move |s| format!("{c}{s}")))
+                .collect();
+            candidates.extend_from_slice(&level);
+        }
+        assert_eq!(candidates.len(), 1 + 13 + 13 * 13 + 13 * 13 * 13);
+        let good = "QUJD".repeat(17);
+        for candidate in &candidates {
+            for text in [
+                candidate.clone(),
+                format!("{good}{candidate}"),
+                format!("{candidate}{good}"),
+            ] {
+                assert_eq!(
+                    URL_SAFE_NO_PAD.decode(&text).ok(),
+                    base64_simd::URL_SAFE_NO_PAD.decode_to_vec(&text).ok(),
+                    "{text}"
+                );
+            }
         }
     }
 
