@@ -326,9 +326,10 @@ impl<'a> CompactJws<'a> {
     /// The claims, parsed; call only after the signature verified.
     ///
     /// The whole claims set must be UTF-8 (RFC 7519 §7.2): checking it once
-    /// up front is cheaper than serde_json checking every string it borrows.
+    /// up front, with SIMD, is cheaper than serde_json checking every string
+    /// it borrows.
     pub(super) fn claims(&self) -> Option<Claims<'_>> {
-        let json = std::str::from_utf8(self.decoded.get(..self.signature_at)?).ok()?;
+        let json = simdutf8::basic::from_utf8(self.decoded.get(..self.signature_at)?).ok()?;
         serde_json::from_str(json).ok()
     }
 }
