@@ -517,6 +517,29 @@ mod tests {
     }
 
     #[test]
+    fn claims_without_escapes_borrow_every_string() {
+        let claims: Claims<'_> = serde_json::from_str(
+            r#"{"iss":"i","sub":"s","aud":"a","client_id":"c","scope":"x y","jti":"j","exp":1}"#,
+        )
+        .unwrap();
+        for s in [
+            &claims.iss,
+            &claims.sub,
+            &claims.client_id,
+            &claims.scope,
+            &claims.jti,
+        ] {
+            assert!(matches!(s, Some(Str(Cow::Borrowed(_)))), "{s:?}");
+        }
+        assert!(matches!(
+            claims.aud,
+            Some(Audience::One(Cow::Borrowed("a")))
+        ));
+        let escaped: Claims<'_> = serde_json::from_str(r#"{"sub":"\u0073"}"#).unwrap();
+        assert!(matches!(escaped.sub, Some(Str(Cow::Owned(s))) if s == "s"));
+    }
+
+    #[test]
     fn duplicate_members_are_refused() {
         assert!(serde_json::from_str::<Claims<'_>>(r#"{"aud":"a","aud":"b"}"#).is_err());
         assert!(serde_json::from_str::<Header<'_>>(r#"{"alg":"RS256","alg":"none"}"#).is_err());
