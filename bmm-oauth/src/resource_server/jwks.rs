@@ -128,7 +128,13 @@ type Keys = HashMap<String, VerificationKey, foldhash::fast::RandomState>;
 #[derive(Default)]
 struct Snapshot {
     keys: Keys,
-    fetched_at: Option<Instant>,
+    /// Whether the keys were fetched (the empty snapshot before the first
+    /// fetch never is).
+    fetched: bool,
+    /// When the keys go stale, worked out once at the fetch rather than on
+    /// every verification; `None` when `max_age` reaches beyond what an
+    /// `Instant` can represent, so they never do.
+    stale_at: Option<Instant>,
 }
 
 /// Keys by `kid`, fetched on first use, refreshed when older than `max_age`,
@@ -217,7 +223,7 @@ impl JwksCache {
     }
 
     fn fresh(&self, snap: &Snapshot) -> bool {
-        snap.fetched_at.is_some_and(|t| t.elapsed() < self.max_age)
+        snap.fetched && snap.stale_at.is_none_or(|t| Instant::now() < t)
     }
 
     /// The key with id `kid`, fetching the key set if needed and allowed.
@@ -243,7 +249,8 @@ impl JwksCache {
             Ok(set) => {
                 let next = Arc::new(Snapshot {
                     keys: load(&set),
-                    fetched_at: Some(Instant::now()),
+                    fetched: true,
+                    stale_at: Instant::now().checked_add(self.max_age),
                 });
                 let changed = next.keys.len() != snap.keys.len()
                     || next.keys.keys().any(|k| !snap.keys.contains_key(k));
@@ -379,6 +386,21 @@ mod tests {
         }))
         .unwrap();
         assert!(load(&set).is_empty());
+    }
+
+    #[tokio::test]
+    async fn keys_go_stale_after_max_age() {
+        let keys = Arc::new(KeyRing::generate(SigningAlgorithm::Es256).unwrap());
+        let kid = keys.current().kid().to_owned();
+        // Stale at once, so every lookup refetches; and an age too long for
+        // an `Instant`, so the first fetch serves for ever.
+        for (max_age, fetches) in [(Duration::ZERO, 3), (Duration::MAX, 1)] {
+            let cache = JwksCache::with_limits(keys.clone(), Duration::ZERO, max_age);
+            for _ in 0..3 {
+                assert!(cache.key(&kid).await.is_some());
+            }
+            assert_eq!(cache.fetch_count(), fetches, "{max_age:?}");
+        }
     }
 
     #[test]
