@@ -207,7 +207,7 @@ impl JwksCache {
 
     /// The key with id `kid` from a fresh snapshot, read in place: the path
     /// nearly every verification takes, with no clone of the snapshot.
-    fn fresh_key(&self, kid: &str) -> Option<VerificationKey> {
+    pub(super) fn fresh_key(&self, kid: &str) -> Option<VerificationKey> {
         let snap = self.snapshot.read().unwrap_or_else(PoisonError::into_inner);
         if !self.fresh(&snap) {
             return None;

@@ -2,7 +2,7 @@
 //! base64url, exactly three parts, and the few header and claim fields we act on.
 //!
 //! This is on the path of every request, so it allocates only what it must:
-//! payload and signature are decoded into one buffer, claim strings borrow
+//! payload and signature are decoded into a buffer on the stack, claim strings borrow
 //! from it unless they contain escapes, and a protected header is decoded and
 //! parsed once per distinct header text (see [`HeaderCache`]).
 //!
@@ -12,9 +12,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use base64_simd::URL_SAFE_NO_PAD;
+use base64_simd::{Out, URL_SAFE_NO_PAD};
 use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -277,22 +278,31 @@ pub(super) struct Claims<'a> {
     pub(super) jti: Option<Str<'a>>,
 }
 
+/// Room for the decoded payload and signature of any token up to
+/// `max_token_bytes` long: base64url decodes 4 symbols to 3 bytes, plus a
+/// little for the estimates of two parts.
+pub(super) const fn decoded_room(max_token_bytes: usize) -> usize {
+    max_token_bytes / 4 * 3 + 8
+}
+
 /// A compact JWS split into exactly three parts, with payload and signature
-/// decoded (into one allocation) and the header left to a [`HeaderCache`];
-/// the signature has not been checked and the claims not parsed.
+/// decoded (into a buffer the caller lends, so that no allocation is made)
+/// and the header left to a [`HeaderCache`]; the signature has not been
+/// checked and the claims not parsed.
 pub(super) struct CompactJws<'a> {
     /// `BASE64URL(header) "." BASE64URL(payload)`, what the signature covers.
     pub(super) signing_input: &'a str,
     /// The protected header, still base64url-encoded (and not yet checked to be).
     pub(super) header: &'a str,
-    decoded: Vec<u8>,
-    signature_at: usize,
+    payload: &'a [u8],
+    signature: &'a [u8],
 }
 
 impl<'a> CompactJws<'a> {
     /// Split `token` into exactly three parts and decode payload and
-    /// signature as strict base64url.
-    pub(super) fn parse(token: &'a str) -> Option<Self> {
+    /// signature as strict base64url into `buffer`; `None` when the token is
+    /// malformed, or too long for `buffer` (see [`decoded_room`]).
+    pub(super) fn parse(token: &'a str, buffer: &'a mut [MaybeUninit<u8>]) -> Option<Self> {
         // A fourth part is caught by decoding: `.` is not a base64url symbol.
         // memchr finds the dots with SIMD; `get` cannot fail on an ASCII `.`.
         let header_end = memchr::memchr(b'.', token.as_bytes())?;
@@ -301,26 +311,34 @@ impl<'a> CompactJws<'a> {
         let payload_end = memchr::memchr(b'.', rest.as_bytes())?;
         let (payload, signature) = (rest.get(..payload_end)?, rest.get(payload_end + 1..)?);
         let signing_input = token.get(..header_end + 1 + payload_end)?;
-        let mut decoded = Vec::with_capacity(
-            URL_SAFE_NO_PAD.estimated_decoded_length(payload.len())
-                + URL_SAFE_NO_PAD.estimated_decoded_length(signature.len()),
-        );
-        URL_SAFE_NO_PAD.decode_append(payload, &mut decoded).ok()?;
-        let signature_at = decoded.len();
-        URL_SAFE_NO_PAD
-            .decode_append(signature, &mut decoded)
+        // Decoding needs room for at least the exact length, which the
+        // estimates bound: checked here, as it would panic otherwise.
+        let payload_room = URL_SAFE_NO_PAD.estimated_decoded_length(payload.len());
+        let signature_room = URL_SAFE_NO_PAD.estimated_decoded_length(signature.len());
+        if payload_room.checked_add(signature_room)? > buffer.len() {
+            return None;
+        }
+        let (payload_buffer, signature_buffer) = buffer.split_at_mut(payload_room);
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload.as_bytes(), Out::from_uninit_slice(payload_buffer))
+            .ok()?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(
+                signature.as_bytes(),
+                Out::from_uninit_slice(signature_buffer),
+            )
             .ok()?;
         Some(Self {
             signing_input,
             header,
-            decoded,
-            signature_at,
+            payload,
+            signature,
         })
     }
 
     /// The signature bytes.
     pub(super) fn signature(&self) -> &[u8] {
-        self.decoded.get(self.signature_at..).unwrap_or_default()
+        self.signature
     }
 
     /// The claims, parsed; call only after the signature verified.
@@ -329,7 +347,7 @@ impl<'a> CompactJws<'a> {
     /// up front, with SIMD, is cheaper than serde_json checking every string
     /// it borrows.
     pub(super) fn claims(&self) -> Option<Claims<'_>> {
-        let json = simdutf8::basic::from_utf8(self.decoded.get(..self.signature_at)?).ok()?;
+        let json = simdutf8::basic::from_utf8(self.payload).ok()?;
         serde_json::from_str(json).ok()
     }
 }
@@ -346,7 +364,8 @@ mod tests {
         let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#);
         let p = URL_SAFE_NO_PAD.encode("{}");
         let good = format!("{h}.{p}.c2ln");
-        let jws = CompactJws::parse(&good).unwrap();
+        let mut buffer = [MaybeUninit::uninit(); 64];
+        let jws = CompactJws::parse(&good, &mut buffer).unwrap();
         assert_eq!(jws.header, h);
         let cache = HeaderCache::default();
         assert_eq!(
@@ -368,16 +387,42 @@ mod tests {
             format!("{h}.{p}.c2l"),
             String::new(),
         ] {
-            assert!(CompactJws::parse(&bad).is_none(), "{bad}");
+            assert!(CompactJws::parse(&bad, &mut buffer).is_none(), "{bad}");
         }
         // Claims that are not UTF-8 are refused, even in a claim not read.
         let latin1 = URL_SAFE_NO_PAD.encode(b"{\"x\":\"\xff\"}");
         let token = format!("{h}.{latin1}.c2ln");
-        assert!(CompactJws::parse(&token).unwrap().claims().is_none());
+        assert!(
+            CompactJws::parse(&token, &mut buffer)
+                .unwrap()
+                .claims()
+                .is_none()
+        );
         // The header is decoded by the cache, just as strictly.
         for bad in [format!("{h}="), "eyJ".to_owned(), format!("{h}.")] {
             assert!(cache.get_or_parse(&bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_longest_token_accepted_fits_the_decoding_room() {
+        // Part lengths whose estimates overshoot the most (2 and 3 symbols
+        // past a multiple of 4), filling the whole token; the header is not
+        // decoded here.
+        let max = super::super::MAX_TOKEN_BYTES;
+        let header = "h".repeat(5);
+        let signature = "A".repeat(3 + 4 * 100);
+        let payload = "A".repeat(max - header.len() - signature.len() - 2);
+        assert_eq!(payload.len() % 4, 2);
+        let token = format!("{header}.{payload}.{signature}");
+        assert_eq!(token.len(), max);
+        let mut buffer = vec![MaybeUninit::uninit(); decoded_room(max)];
+        let jws = CompactJws::parse(&token, &mut buffer).unwrap();
+        assert_eq!(jws.signature().len(), 302);
+        // Too little room is a refusal, never a panic.
+        let mut small = vec![MaybeUninit::uninit(); decoded_room(max) / 2];
+        assert!(CompactJws::parse(&token, &mut small).is_none());
+        assert!(CompactJws::parse("e30.e30.c2ln", &mut []).is_none());
     }
 
     #[test]
