@@ -119,10 +119,22 @@ impl VerificationKey {
     }
 }
 
+/// Keys by `kid`. The key ids come from the key set, which the authorization
+/// server controls, and a token's `kid` is only ever looked up, so a crafted
+/// `kid` cannot make the map slow: foldhash instead of SipHash is safe here
+/// and saves about 200 instructions per verification.
+type Keys = HashMap<String, VerificationKey, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Snapshot {
-    keys: HashMap<String, VerificationKey>,
-    fetched_at: Option<Instant>,
+    keys: Keys,
+    /// Whether the keys were fetched (the empty snapshot before the first
+    /// fetch never is).
+    fetched: bool,
+    /// When the keys go stale, worked out once at the fetch rather than on
+    /// every verification; `None` when `max_age` reaches beyond what an
+    /// `Instant` can represent, so they never do.
+    stale_at: Option<Instant>,
 }
 
 /// Keys by `kid`, fetched on first use, refreshed when older than `max_age`,
@@ -195,7 +207,7 @@ impl JwksCache {
 
     /// The key with id `kid` from a fresh snapshot, read in place: the path
     /// nearly every verification takes, with no clone of the snapshot.
-    fn fresh_key(&self, kid: &str) -> Option<VerificationKey> {
+    pub(super) fn fresh_key(&self, kid: &str) -> Option<VerificationKey> {
         let snap = self.snapshot.read().unwrap_or_else(PoisonError::into_inner);
         if !self.fresh(&snap) {
             return None;
@@ -211,7 +223,7 @@ impl JwksCache {
     }
 
     fn fresh(&self, snap: &Snapshot) -> bool {
-        snap.fetched_at.is_some_and(|t| t.elapsed() < self.max_age)
+        snap.fetched && snap.stale_at.is_none_or(|t| Instant::now() < t)
     }
 
     /// The key with id `kid`, fetching the key set if needed and allowed.
@@ -237,7 +249,8 @@ impl JwksCache {
             Ok(set) => {
                 let next = Arc::new(Snapshot {
                     keys: load(&set),
-                    fetched_at: Some(Instant::now()),
+                    fetched: true,
+                    stale_at: Instant::now().checked_add(self.max_age),
                 });
                 let changed = next.keys.len() != snap.keys.len()
                     || next.keys.keys().any(|k| !snap.keys.contains_key(k));
@@ -259,7 +272,7 @@ impl JwksCache {
     }
 }
 
-fn load(set: &JwkSet) -> HashMap<String, VerificationKey> {
+fn load(set: &JwkSet) -> Keys {
     set.keys
         .iter()
         .filter_map(|jwk| {
@@ -373,6 +386,21 @@ mod tests {
         }))
         .unwrap();
         assert!(load(&set).is_empty());
+    }
+
+    #[tokio::test]
+    async fn keys_go_stale_after_max_age() {
+        let keys = Arc::new(KeyRing::generate(SigningAlgorithm::Es256).unwrap());
+        let kid = keys.current().kid().to_owned();
+        // Stale at once, so every lookup refetches; and an age too long for
+        // an `Instant`, so the first fetch serves for ever.
+        for (max_age, fetches) in [(Duration::ZERO, 3), (Duration::MAX, 1)] {
+            let cache = JwksCache::with_limits(keys.clone(), Duration::ZERO, max_age);
+            for _ in 0..3 {
+                assert!(cache.key(&kid).await.is_some());
+            }
+            assert_eq!(cache.fetch_count(), fetches, "{max_age:?}");
+        }
     }
 
     #[test]

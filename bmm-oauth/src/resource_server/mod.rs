@@ -7,6 +7,7 @@ mod jws;
 mod layer;
 mod metadata;
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -285,12 +286,42 @@ impl ResourceServer {
 
     /// [`ResourceServer::verify`] without the cache: every check, every time.
     pub async fn verify_uncached(&self, token: &str) -> Result<Principal, BearerError> {
+        let jwks = &self.shared.jwks;
+        // Nearly always the key set is fresh and has the token's key: then
+        // every check is made in this one synchronous pass, with the decoded
+        // token on its stack rather than in this future.
+        let mut missing = None;
+        let answer = self.check(token, |kid| {
+            let key = jwks.fresh_key(kid);
+            if key.is_none() {
+                missing = Some(kid.to_owned());
+            }
+            key
+        });
+        let Some(kid) = missing else {
+            return answer;
+        };
+        // Otherwise fetch the key set if that is due and allowed, and check
+        // again from the start with what it gave.
+        let key = jwks.key(&kid).await;
+        self.check(token, |_| key)
+    }
+
+    /// Every check of [`ResourceServer::verify_uncached`], in its order, with
+    /// the verification key for a `kid` from `key_for`.
+    fn check(
+        &self,
+        token: &str,
+        key_for: impl FnOnce(&str) -> Option<VerificationKey>,
+    ) -> Result<Principal, BearerError> {
         let invalid = |d: &str| BearerError::InvalidToken(d.to_owned());
         let config = &self.shared.config;
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid("token too large"));
         }
-        let jws = jws::CompactJws::parse(token).ok_or_else(|| invalid("malformed token"))?;
+        let mut buffer = [MaybeUninit::uninit(); jws::decoded_room(MAX_TOKEN_BYTES)];
+        let jws =
+            jws::CompactJws::parse(token, &mut buffer).ok_or_else(|| invalid("malformed token"))?;
         let header = self
             .shared
             .headers
@@ -310,12 +341,7 @@ impl ResourceServer {
             .kid
             .as_deref()
             .ok_or_else(|| invalid("token has no kid"))?;
-        let key = self
-            .shared
-            .jwks
-            .key(kid)
-            .await
-            .ok_or_else(|| invalid("unknown signing key"))?;
+        let key = key_for(kid).ok_or_else(|| invalid("unknown signing key"))?;
         if key.alg != alg {
             return Err(invalid("algorithm does not match the key"));
         }
@@ -333,7 +359,7 @@ impl ResourceServer {
         ) else {
             return Err(invalid("token lacks a required claim"));
         };
-        if iss != config.issuer {
+        if *iss != *config.issuer {
             return Err(invalid("token from another issuer"));
         }
         if !aud.contains(config.resource.as_str()) {
@@ -341,15 +367,14 @@ impl ResourceServer {
         }
         let now = self.shared.clock.now();
         let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
-        let exp = jws::numeric_date(&exp).ok_or_else(|| invalid("malformed exp"))?;
+        let exp = exp.0;
         if exp.saturating_add(leeway) <= now {
             return Err(invalid("token expired"));
         }
-        if let Some(nbf) = &claims.nbf {
-            let nbf = jws::numeric_date(nbf).ok_or_else(|| invalid("malformed nbf"))?;
-            if nbf > now.saturating_add(leeway) {
-                return Err(invalid("token not yet valid"));
-            }
+        if let Some(nbf) = claims.nbf
+            && nbf.0 > now.saturating_add(leeway)
+        {
+            return Err(invalid("token not yet valid"));
         }
         Ok(Principal::new(
             &sub,
