@@ -39,6 +39,9 @@ pub(super) struct ProtectedHeader {
 impl ProtectedHeader {
     /// Parse the decoded header JSON.
     pub(super) fn parse(json: &[u8]) -> Option<Self> {
+        if !is_json_object(json) {
+            return None;
+        }
         let header: Header<'_> = serde_json::from_slice(json).ok()?;
         Some(Self {
             alg: SigningAlgorithm::ALL
@@ -347,9 +350,21 @@ impl<'a> CompactJws<'a> {
     /// up front, with SIMD, is cheaper than serde_json checking every string
     /// it borrows.
     pub(super) fn claims(&self) -> Option<Claims<'_>> {
+        if !is_json_object(self.payload) {
+            return None;
+        }
         let json = simdutf8::basic::from_utf8(self.payload).ok()?;
         serde_json::from_str(json).ok()
     }
+}
+
+/// Whether `json` is an object, not any other JSON value. A derived
+/// `Deserialize` also reads a struct from an array of its fields in order,
+/// but a JOSE header (RFC 7515 §4) and a claims set (RFC 7519 §4) are objects.
+fn is_json_object(json: &[u8]) -> bool {
+    json.iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|&b| b == b'{')
 }
 
 #[cfg(test)]
@@ -559,6 +574,32 @@ mod tests {
             serde_json::from_str(r#"{"aud":["x","https:\/\/a"],"iss":"i\n"}"#).unwrap();
         assert!(claims.aud.unwrap().contains("https://a"));
         assert_eq!(claims.iss.as_deref(), Some("i\n"));
+    }
+
+    #[test]
+    fn header_and_claims_must_be_objects() {
+        // serde's derive reads a struct from an array of its fields too.
+        assert!(serde_json::from_str::<Header<'_>>(r#"["RS256"]"#).is_ok());
+        assert!(ProtectedHeader::parse(br#"["RS256"]"#).is_none());
+        assert!(ProtectedHeader::parse(b" \r\n\t{\"alg\":\"RS256\"}").is_some());
+        assert!(ProtectedHeader::parse(b"").is_none());
+        assert!(
+            serde_json::from_str::<Claims<'_>>(r#"["https://issuer.example","someone"]"#).is_ok()
+        );
+        for (payload, object) in [
+            (&br#"["https://issuer.example","someone"]"#[..], false),
+            (b"null", false),
+            (b"", false),
+            (br#" {"sub":"someone"}"#, true),
+        ] {
+            let jws = CompactJws {
+                signing_input: "",
+                header: "",
+                payload,
+                signature: b"",
+            };
+            assert_eq!(jws.claims().is_some(), object, "{payload:?}");
+        }
     }
 
     #[test]
