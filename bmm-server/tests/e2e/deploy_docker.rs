@@ -31,8 +31,8 @@ fn static_binary() -> PathBuf {
     path
 }
 
-/// `scripts/build-static` placed the functions its layout run saw first in
-/// the code, in the order it wrote next to the binary (`bmm.order.<hash>`).
+/// `scripts/build-static` placed the functions its layout run saw, listed in
+/// `bmm.order.<hash>` next to the binary, first in the code.
 #[test]
 fn the_static_binary_has_its_code_laid_out() {
     use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
