@@ -707,8 +707,13 @@ fn the_ejected_project_builds_and_serves_its_tools_over_mcp() {
         .map_or_else(|| workspace.join("target"), |dir| workspace.join(dir));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
+    // The workspace's debug profile too, so that the dependencies built with
+    // the same features are the same artifacts, not a second full-debug copy.
     let build = Command::new(cargo)
         .args(["build", "--offline", "--quiet"])
+        .args(["--config", "profile.dev.debug=\"line-tables-only\""])
+        .args(["--config", "profile.dev.package.\"*\".debug=false"])
+        .args(["--config", "profile.dev.package.rquickjs-sys.opt-level=2"])
         .current_dir(dir.path())
         .env("CARGO_TARGET_DIR", &target)
         .output()
