@@ -36,6 +36,8 @@ pub(crate) enum TokenSource {
     Local {
         /// Approve every request without a consent page.
         auto_approve: bool,
+        /// What access tokens are signed with.
+        algorithm: SigningAlgorithm,
     },
     /// An external authorization server.
     External {
@@ -62,7 +64,10 @@ pub(crate) fn protect(
 ) -> anyhow::Result<(Router, String)> {
     let public_base = public_base.trim_end_matches('/');
     let (issuer, jwks, authorization_server) = match source {
-        TokenSource::Local { auto_approve } => {
+        TokenSource::Local {
+            auto_approve,
+            algorithm,
+        } => {
             let store = Arc::new(MemoryStore::new());
             for endpoint in endpoints {
                 store.add_resource(ResourceRecord {
@@ -70,9 +75,8 @@ pub(crate) fn protect(
                     scopes_supported: vec![SCOPE.to_owned()],
                 });
             }
-            let keys = Arc::new(
-                KeyRing::generate(SigningAlgorithm::Es256).context("cannot create signing keys")?,
-            );
+            let keys =
+                Arc::new(KeyRing::generate(*algorithm).context("cannot create signing keys")?);
             let mut config = AuthorizationServerConfig::new(public_base);
             config.scopes_supported = vec![SCOPE.to_owned()];
             // Local clients publish their metadata documents on loopback.

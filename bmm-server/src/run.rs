@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use bmm_core::{CheckOptions, Format, ValidatedSpec, check_text};
+use bmm_oauth::SigningAlgorithm;
 use bmm_runtime::{Host, HostConfig, SecretValue, Secrets};
 use clap::Args;
 
@@ -61,6 +62,11 @@ pub(crate) struct RunArgs {
     /// In local auth mode, approve every authorization request without a consent page.
     #[arg(long, requires = "auth")]
     auto_approve: bool,
+    /// In local auth mode, the algorithm access tokens are signed with.
+    /// An RS256 key adds 0.05-0.2 s of key generation at start; its tokens
+    /// verify about three times faster than ES256 or EdDSA ones.
+    #[arg(long, value_enum, requires = "auth", default_value_t = SigningArg::Rs256)]
+    signing_alg: SigningArg,
     /// Require OAuth access tokens issued by this external authorization server.
     #[arg(long, value_name = "URL", requires = "jwks_uri")]
     issuer: Option<String>,
@@ -82,6 +88,30 @@ pub(crate) struct RunArgs {
 pub(crate) enum AuthArg {
     /// The built-in authorization server, on this server's own origin.
     Local,
+}
+
+/// Token signing algorithms of `bmm run --auth local --signing-alg`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum SigningArg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit key.
+    #[value(name = "RS256", alias = "rs256")]
+    Rs256,
+    /// ECDSA on P-256 with SHA-256.
+    #[value(name = "ES256", alias = "es256")]
+    Es256,
+    /// Ed25519.
+    #[value(name = "EdDSA", alias = "eddsa")]
+    EdDsa,
+}
+
+impl From<SigningArg> for SigningAlgorithm {
+    fn from(arg: SigningArg) -> Self {
+        match arg {
+            SigningArg::Rs256 => Self::Rs256,
+            SigningArg::Es256 => Self::Es256,
+            SigningArg::EdDsa => Self::EdDsa,
+        }
+    }
 }
 
 /// Runs `bmm run` until interrupted.
@@ -137,6 +167,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let source = match (args.auth, &args.issuer, &args.jwks_uri) {
         (Some(AuthArg::Local), _, _) => Some(TokenSource::Local {
             auto_approve: args.auto_approve,
+            algorithm: args.signing_alg.into(),
         }),
         (None, Some(issuer), Some(jwks_uri)) => Some(TokenSource::External {
             issuer: issuer.clone(),

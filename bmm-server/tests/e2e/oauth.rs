@@ -236,6 +236,95 @@ fn tokens_are_bound_to_one_server_and_never_reach_upstreams() {
     });
 }
 
+/// The header of a compact JWS, decoded.
+fn jws_header(token: &str) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn local_mode_signs_with_rs256_unless_told_otherwise() {
+    for (extra, alg, kty) in [
+        (None, "RS256", "RSA"),
+        (Some("ES256"), "ES256", "EC"),
+        (Some("eddsa"), "EdDSA", "OKP"),
+    ] {
+        let mut args = vec!["--auth", "local", "--auto-approve"];
+        args.extend(
+            extra
+                .map(|alg| ["--signing-alg", alg])
+                .into_iter()
+                .flatten(),
+        );
+        let runner = Runner::start(&unit_converter(), &args);
+        let base = format!("http://{}", runner.addr);
+        let resource = format!("{base}/mcp/unit-converter");
+        block_on(async {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let metadata: Value = client
+                .get(format!("{base}/.well-known/oauth-authorization-server"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let jwks: Value = client
+                .get(metadata["jwks_uri"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(jwks["keys"][0]["kty"], kty, "{extra:?}: {jwks}");
+            assert_eq!(jwks["keys"][0]["alg"], alg, "{extra:?}: {jwks}");
+
+            let token = token_for(&client, &base, &resource).await;
+            assert_eq!(jws_header(&token)["alg"], alg, "{extra:?}");
+            let response = mcp(
+                &client,
+                &resource,
+                Some(&token),
+                "tools/call",
+                json!({"name": "convert_length", "arguments": {"value": 1, "from": "km", "to": "m"}}),
+            )
+            .await;
+            assert_eq!(response.status(), 200, "{extra:?}");
+            let text = response.text().await.unwrap();
+            assert!(text.contains("1000"), "{extra:?}: {text}");
+        });
+    }
+
+    // A name outside the list, or the option without local auth, is a usage error.
+    let spec = workspace().join("examples/specs/unit-converter.json");
+    for args in [
+        &["--auth", "local", "--signing-alg", "HS256"][..],
+        &["--signing-alg", "ES256"][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_bmm"))
+            .arg("run")
+            .arg("--spec")
+            .arg(&spec)
+            .args(["--port", "0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--signing-alg"), "{args:?}: {stderr}");
+    }
+}
+
 /// `@modelcontextprotocol/conformance authorization` against the built-in
 /// authorization server of `bmm run --auth local`: the suite prints an
 /// authorization URL and waits for its callback; following the URL (the local
