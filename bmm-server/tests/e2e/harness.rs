@@ -36,6 +36,15 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// GETs `url` and reads its body as JSON; any failure, or a status other
+/// than 2xx, fails the test.
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = client.get(url).send().await.unwrap();
+    let status = response.status();
+    assert!(status.is_success(), "GET {url}: {status}");
+    response.json().await.unwrap()
+}
+
 /// Starts a local upstream API on 127.0.0.1 in a background thread; returns its address.
 pub(crate) fn upstream() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Runner, block_on, python, upstream, workspace};
+use crate::harness::{Runner, block_on, get_json, python, upstream, workspace};
 
 fn unit_converter() -> Value {
     serde_json::from_slice(
@@ -166,16 +166,11 @@ fn tokens_are_bound_to_one_server_and_never_reach_upstreams() {
             "resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp/headers\""
         );
         assert!(challenge.contains(&expected), "{challenge}");
-        let metadata: Value = client
-            .get(format!(
-                "{base}/.well-known/oauth-protected-resource/mcp/headers"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let metadata = get_json(
+            &client,
+            &format!("{base}/.well-known/oauth-protected-resource/mcp/headers"),
+        )
+        .await;
         assert_eq!(metadata["resource"], slug_url.as_str());
         assert_eq!(metadata["authorization_servers"][0], base.as_str());
         assert_eq!(
@@ -270,22 +265,12 @@ fn local_mode_signs_with_rs256_unless_told_otherwise() {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap();
-            let metadata: Value = client
-                .get(format!("{base}/.well-known/oauth-authorization-server"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let jwks: Value = client
-                .get(metadata["jwks_uri"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let metadata = get_json(
+                &client,
+                &format!("{base}/.well-known/oauth-authorization-server"),
+            )
+            .await;
+            let jwks = get_json(&client, metadata["jwks_uri"].as_str().unwrap()).await;
             assert_eq!(jwks["keys"][0]["kty"], kty, "{extra:?}: {jwks}");
             assert_eq!(jwks["keys"][0]["alg"], alg, "{extra:?}: {jwks}");
 

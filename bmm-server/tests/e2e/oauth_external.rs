@@ -14,7 +14,7 @@ use bmm_oauth::{
 };
 use serde_json::{Value, json};
 
-use crate::harness::{Runner, block_on, workspace};
+use crate::harness::{Runner, block_on, get_json, workspace};
 use crate::oauth::{mcp, token_for};
 
 /// An authorization server serving on 127.0.0.1 in a background thread.
@@ -134,16 +134,11 @@ fn challenge(response: &reqwest::Response) -> String {
 /// The RFC 9728 metadata of `resource_path`, checked to name the external issuer.
 async fn check_metadata(client: &reqwest::Client, base: &str, resource: &str, issuer: &str) {
     let path = url::Url::parse(resource).unwrap().path().to_owned();
-    let metadata: Value = client
-        .get(format!("{base}/.well-known/oauth-protected-resource{path}"))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = get_json(
+        client,
+        &format!("{base}/.well-known/oauth-protected-resource{path}"),
+    )
+    .await;
     assert_eq!(metadata["resource"], resource, "{metadata}");
     assert_eq!(
         metadata["authorization_servers"],

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{block_on, workspace};
+use crate::harness::{block_on, get_json, workspace};
 
 #[test]
 fn serves_every_valid_spec_of_a_folder_and_skips_the_rest() {
@@ -59,14 +59,7 @@ fn serves_every_valid_spec_of_a_folder_and_skips_the_rest() {
 
     block_on(async {
         let client = reqwest::Client::new();
-        let ready: serde_json::Value = client
-            .get(format!("http://{addr}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = get_json(&client, &format!("http://{addr}/readyz")).await;
         assert_eq!(ready["servers"].as_array().unwrap().len(), 2, "{ready}");
         for slug in ["unit-converter", "units-two"] {
             let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
