@@ -250,11 +250,19 @@ impl Host {
     }
 }
 
+/// `/mcp/{slug}`, with the slug as sent, not percent-decoded: a server has
+/// one path, its canonical resource URI, and `/mcp/unit%2Dconverter` is not
+/// it (an authentication layer routed by path would not protect it).
 async fn serve_mcp(
     State(host): State<Host>,
     Path(slug): Path<String>,
     request: Request,
 ) -> Response {
+    // axum percent-decodes path parameters; the segment as sent is the last
+    // one of the request's path (the route's last, even when nested).
+    // Another spelling of a slug names no server.
+    let sent = request.uri().path().rsplit('/').next().unwrap_or_default();
+    let slug = if sent == slug { slug } else { sent.to_owned() };
     forward(&host, &slug, request).await
 }
 

@@ -160,6 +160,12 @@ async fn http_surface_follows_deploys_and_removals() {
         body.contains("no MCP server is served at /mcp/two"),
         "{body}"
     );
+    // A server has one path: percent-encoded spellings of it are not served
+    // (an authentication layer in front, routed by path, would miss them).
+    for alias in ["/mcp/%6Fne", "/mcp/o%6Ee", "/mcp/ON%45", "/mcp/one%2F"] {
+        let (status, body) = request(host.router(), "POST", alias, Some(list.clone())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{alias}: {body}");
+    }
     assert_eq!(
         request(host.router(), "POST", "/mcp/one", Some(list))
             .await

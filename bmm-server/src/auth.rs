@@ -5,7 +5,9 @@
 //! The Host's router is wrapped, path by path, in bmm-oauth's bearer layer
 //! with that endpoint's canonical resource URI as the required audience; RFC
 //! 9728 metadata is served beside it, unauthenticated, and so are `/healthz`,
-//! `/readyz` and (in local mode) the authorization server itself. The layer
+//! `/readyz` and (in local mode) the authorization server itself; any other
+//! path is a 404 here, so no spelling of a path reaches a server unchecked
+//! (the Host, for its part, serves a slug under its one spelling). The layer
 //! removes the `Authorization` header before the request reaches the MCP
 //! handler, so a token never travels on to an upstream API.
 
@@ -118,8 +120,22 @@ pub(crate) fn protect(
     if let Some(server) = authorization_server {
         app = app.merge(server.router());
     }
-    // Everything else (probes, unknown paths) goes to the host unprotected.
-    Ok((app.fallback_service(mcp), issuer))
+    // The probes go to the host unprotected; every other path is refused
+    // here, so that nothing reaches a server but through its own check.
+    for probe in ["/healthz", "/readyz"] {
+        app = app.route_service(probe, mcp.clone().into_service());
+    }
+    Ok((app.fallback(not_found), issuer))
+}
+
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let message = format!("no MCP server is served at {}", uri.path());
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not_found", "message": message})),
+    )
+        .into_response()
 }
 
 fn resource_uri(public_base: &str, path: &str) -> anyhow::Result<ResourceUri> {

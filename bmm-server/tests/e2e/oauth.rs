@@ -231,6 +231,55 @@ fn tokens_are_bound_to_one_server_and_never_reach_upstreams() {
     });
 }
 
+#[test]
+fn no_spelling_of_a_path_reaches_a_server_without_a_token() {
+    let runner = Runner::start(&unit_converter(), &["--auth", "local", "--auto-approve"]);
+    let base = format!("http://{}", runner.addr);
+    block_on(async {
+        let client = reqwest::Client::new();
+        for path in [
+            "/mcp",
+            "/mcp/unit-converter",
+            "/mcp/unit-converter?x=1",
+            "/mcp/unit%2Dconverter",
+            "/mcp/%75nit-converter",
+            "/mcp/unit-converter/",
+            "//mcp/unit-converter",
+            "/MCP/unit-converter",
+            "/%6Dcp/unit-converter",
+            "/mcp%2Funit-converter",
+            "/mcp/unit-converter%00",
+            "/mcp/other",
+            "/elsewhere",
+        ] {
+            let response = mcp(
+                &client,
+                &format!("{base}{path}"),
+                None,
+                "tools/list",
+                json!({}),
+            )
+            .await;
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap();
+            assert!(
+                status == 401 || status == 404,
+                "{path} answered {status} without a token: {body}"
+            );
+        }
+        // The probes need no token.
+        for probe in ["/healthz", "/readyz"] {
+            let status = client
+                .get(format!("{base}{probe}"))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200, "{probe}");
+        }
+    });
+}
+
 /// The header of a compact JWS, decoded.
 fn jws_header(token: &str) -> Value {
     use base64::Engine as _;
