@@ -9,9 +9,10 @@
 //!   included), so `{{args.id}}` cannot add a path or a query.
 //! - **query**: values are added as query pairs and encoded by the URL library.
 //! - **headers**: values are text; a value with a line break is refused.
-//! - **body**: a JSON value; a string that is exactly one `{{args.NAME}}` takes
-//!   the argument's JSON value, other strings are rendered as text into a JSON
-//!   string.
+//! - **body**: a JSON value; a string that is exactly one `{{args.NAME}}` or
+//!   `{{json args.NAME}}` takes the argument's JSON value (a number stays a
+//!   number, an object an object), other strings are rendered as text into a
+//!   JSON string, where `{{json …}}` writes the value's JSON text.
 //!
 //! A query parameter, header or body member whose template refers only to
 //! optional arguments that were not given is left out. Secrets are filled in
@@ -130,6 +131,23 @@ impl HttpTool {
         egress: &EgressClient,
         secrets: &Secrets,
     ) -> Result<Value> {
+        let response = egress.send(self.request(args, secrets)?).await?;
+        let text = redact(&String::from_utf8_lossy(&response.body), secrets);
+        if !response.status.is_success() {
+            let mut body: String = text.chars().take(ERROR_BODY_CHARS).collect();
+            if text.chars().count() > ERROR_BODY_CHARS {
+                body.push('…');
+            }
+            return Err(Error::UpstreamStatus {
+                status: response.status.as_u16(),
+                body,
+            });
+        }
+        shape(&text, &self.response)
+    }
+
+    /// The request for validated `args`, rendered from the templates.
+    fn request(&self, args: &Value, secrets: &Secrets) -> Result<EgressRequest> {
         let context = context(args, secrets);
         let given = |slot_args: &BTreeSet<String>| {
             slot_args.is_empty() || slot_args.iter().any(|a| args.get(a).is_some())
@@ -181,26 +199,12 @@ impl HttpTool {
             None => None,
         };
 
-        let response = egress
-            .send(EgressRequest {
-                method: self.method.clone(),
-                url,
-                headers,
-                body,
-            })
-            .await?;
-        let text = redact(&String::from_utf8_lossy(&response.body), secrets);
-        if !response.status.is_success() {
-            let mut body: String = text.chars().take(ERROR_BODY_CHARS).collect();
-            if text.chars().count() > ERROR_BODY_CHARS {
-                body.push('…');
-            }
-            return Err(Error::UpstreamStatus {
-                status: response.status.as_u16(),
-                body,
-            });
-        }
-        shape(&text, &self.response)
+        Ok(EgressRequest {
+            method: self.method.clone(),
+            url,
+            headers,
+            body,
+        })
     }
 
     fn render(
@@ -366,9 +370,15 @@ fn compile_body(
     Ok(())
 }
 
-/// `NAME` when `source` is exactly `{{args.NAME}}` (spaces allowed inside the braces).
+/// `NAME` when `source` is exactly `{{args.NAME}}` or `{{json args.NAME}}`
+/// (spaces allowed inside the braces): a body value that takes the
+/// argument's JSON value as it is.
 fn whole_argument(source: &str) -> Option<&str> {
     let inner = source.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let inner = inner
+        .strip_prefix("json")
+        .filter(|rest| rest.starts_with(char::is_whitespace))
+        .map_or(inner, str::trim_start);
     let name = inner.strip_prefix("args.")?;
     name.chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -433,6 +443,7 @@ fn shape(text: &str, shape: &ResponseShape) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SecretValue;
 
     #[test]
     fn whole_argument_detection() {
@@ -441,6 +452,107 @@ mod tests {
         assert_eq!(whole_argument("x{{args.n}}"), None);
         assert_eq!(whole_argument("{{args.a.b}}"), None);
         assert_eq!(whole_argument("{{secrets.K}}"), None);
+        assert_eq!(whole_argument("{{json args.n}}"), Some("n"));
+        assert_eq!(whole_argument("{{ json  args.n }}"), Some("n"));
+        assert_eq!(whole_argument("{{jsonargs.n}}"), None);
+        assert_eq!(whole_argument("{{url args.n}}"), None);
+        assert_eq!(whole_argument("{{json secrets.K}}"), None);
+    }
+
+    fn tool(implementation: Value) -> HttpTool {
+        let http: HttpImplementation = serde_json::from_value(implementation).unwrap();
+        HttpTool::new(&http).unwrap()
+    }
+
+    fn secrets() -> Secrets {
+        [("TOKEN", SecretValue::new("s3cr3t-value"))]
+            .into_iter()
+            .collect()
+    }
+
+    fn body(request: &EgressRequest) -> Value {
+        serde_json::from_slice(request.body.as_deref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn body_values_keep_their_json_types() {
+        let tool = tool(serde_json::json!({
+            "method": "POST", "url": "https://api.example.com/items",
+            "body": {
+                "title": "{{json args.title}}", "count": "{{json args.count}}",
+                "filter": "{{args.filter}}", "tags": ["{{json args.tags}}", "fixed"],
+                "note": "count={{json args.count}}, title={{json args.title}}",
+                "plain": "{{args.title}}!", "optional": "{{json args.absent}}",
+                "literal": 7
+            }
+        }));
+        let args = serde_json::json!({
+            "title": "say \"hi\"", "count": 5, "filter": {"kind": "open"}, "tags": ["a", "b"]
+        });
+        let request = tool.request(&args, &Secrets::new()).unwrap();
+        assert_eq!(
+            body(&request),
+            serde_json::json!({
+                "title": "say \"hi\"", "count": 5, "filter": {"kind": "open"},
+                "tags": [["a", "b"], "fixed"],
+                "note": "count=5, title=\"say \\\"hi\\\"\"",
+                "plain": "say \"hi\"!", "literal": 7
+            })
+        );
+        assert_eq!(request.headers[CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn arguments_stay_in_their_slots() {
+        let tool = tool(serde_json::json!({
+            "method": "GET",
+            "url": "https://api.example.com/items/{{args.id}}/{{url args.id}}/{{json args.n}}",
+            "query": {"q": "{{args.q}}", "n": "{{args.n}}"},
+            "headers": {"X-Note": "{{args.note}}", "Authorization": "Bearer {{secrets.TOKEN}}", "Accept": "application/json"}
+        }));
+        let args = serde_json::json!({"id": "a/b?c=d#e f", "q": "x&y=z", "n": 3, "note": "plain"});
+        let request = tool.request(&args, &secrets()).unwrap();
+        assert_eq!(
+            request.url.as_str(),
+            "https://api.example.com/items/a%2Fb%3Fc%3Dd%23e%20f/a%2Fb%3Fc%3Dd%23e%20f/3?n=3&q=x%26y%3Dz"
+        );
+        assert_eq!(request.headers["x-note"], "plain");
+        assert_eq!(request.headers["authorization"], "Bearer s3cr3t-value");
+        assert!(request.headers["authorization"].is_sensitive());
+        assert!(!request.headers["accept"].is_sensitive());
+        assert!(request.body.is_none());
+
+        // A line break cannot start another header.
+        let args = serde_json::json!({"id": "1", "note": "ok\r\nX-Evil: 1"});
+        let error = tool.request(&args, &secrets()).unwrap_err();
+        assert!(
+            matches!(&error, Error::Template { reason } if reason.contains("header x-note")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_value_is_a_template_error_that_names_it() {
+        let tool = tool(serde_json::json!({
+            "method": "GET", "url": "https://api.example.com/items/{{args.id}}"
+        }));
+        let error = tool
+            .request(&serde_json::json!({}), &Secrets::new())
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::Template { reason } if reason.contains("argument `id` is needed")),
+            "{error:?}"
+        );
+        // Optional query and header values whose arguments are absent are left out.
+        let tool = self::tool(serde_json::json!({
+            "method": "GET", "url": "https://api.example.com/items",
+            "query": {"q": "{{args.q}}"}, "headers": {"X-Q": "{{args.q}}"}
+        }));
+        let request = tool
+            .request(&serde_json::json!({}), &Secrets::new())
+            .unwrap();
+        assert_eq!(request.url.as_str(), "https://api.example.com/items");
+        assert!(request.headers.get("x-q").is_none());
     }
 
     #[test]
