@@ -1087,6 +1087,49 @@ async fn a_busy_tenant_cannot_starve_another() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_tenant_with_a_wide_gate_cannot_starve_another() {
+    // A Host's default gate lets 32 calls of one server in: far more than
+    // there are workers. A server flooding the pool with spinning calls may
+    // queue no more than one call per worker, so another server's call waits
+    // behind at most that many, not behind the whole flood.
+    let h = harness_with(slow_config()).await;
+    let flood = TenantGate::new(32);
+    let spin = Script::new("export default () => { for (;;) {} }").unwrap();
+    let mut hogs = Vec::new();
+    for _ in 0..10 {
+        let (sandbox, flood, spin, env) = (
+            h.sandbox.clone(),
+            flood.clone(),
+            spin.clone(),
+            h.env.clone(),
+        );
+        hogs.push(tokio::spawn(async move {
+            sandbox.call(&flood, &spin, &json!({}), &env).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    h.still_serving().await;
+    // Two spinning calls run and at most two more wait: the call starts when
+    // the second pair ends, at 2 s (CPU limit 1 s), not after all ten (5 s).
+    assert!(
+        started.elapsed() < Duration::from_millis(3_000),
+        "{:?}",
+        started.elapsed()
+    );
+    for hog in hogs {
+        let result = hog.await.unwrap();
+        assert!(
+            matches!(
+                result,
+                Err(Error::CpuTimeExceeded { .. } | Error::Overloaded)
+            ),
+            "{result:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // EgressClient directly
 // ---------------------------------------------------------------------------

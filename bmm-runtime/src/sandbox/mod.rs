@@ -17,7 +17,7 @@ mod fetch;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -203,10 +203,18 @@ pub struct ScriptOutput {
 /// Cheap to clone; clones share the cap.
 /// A gate is also the tenant's identity: engines are kept per gate and
 /// never run another gate's calls.
+///
+/// However wide the gate, a tenant has at most one call per worker waiting
+/// for the pool at a time; its other calls wait at the gate. The pool's queue
+/// serves waiting calls in order, so another tenant's call waits behind at
+/// most that many of this tenant's, never behind all it let in.
 #[derive(Clone, Debug)]
 pub struct TenantGate {
     id: u64,
     permits: Arc<Semaphore>,
+    /// Places for this tenant's calls waiting for the pool: as many as the
+    /// pool has workers, set by the first call.
+    queued: Arc<OnceLock<Arc<Semaphore>>>,
 }
 
 impl TenantGate {
@@ -216,6 +224,7 @@ impl TenantGate {
         Self {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            queued: Arc::new(OnceLock::new()),
         }
     }
 }
@@ -242,6 +251,8 @@ struct Job {
     reply: oneshot::Sender<Result<ScriptOutput>>,
     /// Held until the call ends: the caller's place in its tenant's gate.
     tenant_permit: OwnedSemaphorePermit,
+    /// Held while the job waits in the queue: one of its tenant's places there.
+    tenant_queued: OwnedSemaphorePermit,
     /// Held while the job waits in the queue: there are as many places as
     /// workers, so a job waits behind at most one call per worker, and a
     /// worker that finishes a call finds the next one waiting rather than
@@ -304,13 +315,23 @@ impl Sandbox {
         let args = serde_json::to_string(args).map_err(|e| Error::InvalidConfig {
             reason: format!("arguments: {e}"),
         })?;
-        let queue = pool.config.queue_timeout;
-        let tenant_permit =
-            tokio::time::timeout(queue, Arc::clone(&tenant.permits).acquire_owned())
-                .await
-                .map_err(|_| Error::Overloaded)?
-                .map_err(|_| Error::Overloaded)?;
-        let queue_permit = tokio::time::timeout(queue, Arc::clone(&pool.permits).acquire_owned())
+        // One deadline for every wait before the job is queued.
+        let deadline = tokio::time::Instant::now() + pool.config.queue_timeout;
+        let acquire = |semaphore: &Arc<Semaphore>| {
+            tokio::time::timeout_at(deadline, Arc::clone(semaphore).acquire_owned())
+        };
+        let tenant_permit = acquire(&tenant.permits)
+            .await
+            .map_err(|_| Error::Overloaded)?
+            .map_err(|_| Error::Overloaded)?;
+        let queued = tenant
+            .queued
+            .get_or_init(|| Arc::new(Semaphore::new(pool.config.workers)));
+        let tenant_queued = acquire(queued)
+            .await
+            .map_err(|_| Error::Overloaded)?
+            .map_err(|_| Error::Overloaded)?;
+        let queue_permit = acquire(&pool.permits)
             .await
             .map_err(|_| Error::Overloaded)?
             .map_err(|_| Error::Overloaded)?;
@@ -329,6 +350,7 @@ impl Sandbox {
             },
             reply,
             tenant_permit,
+            tenant_queued,
             queue_permit,
         };
         pool.jobs.try_send(job).map_err(|_| Error::Overloaded)?;
@@ -371,10 +393,12 @@ fn worker(receiver: &Mutex<mpsc::Receiver<Job>>, (capacity, calls_per_engine): (
             call,
             reply,
             tenant_permit,
+            tenant_queued,
             queue_permit,
         } = job;
         // The next caller may queue its job while this one runs.
         drop(queue_permit);
+        drop(tenant_queued);
         if call.cancel.load(Ordering::Relaxed) {
             continue;
         }
