@@ -28,6 +28,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The check of a script found its module's top level running longer
+    /// than the check allows. A module is evaluated afresh on every call, so
+    /// such work belongs in the default export.
+    #[error(
+        "the script's top level ran longer than {limit:?} when checked; it runs on every call, so do that work inside the default export"
+    )]
+    TopLevelTooSlow {
+        /// What the check allows.
+        limit: Duration,
+    },
+
     /// The script does not compile (syntax or early error).
     #[error("script does not compile: {message}{}", location(*line, *column))]
     Compile {

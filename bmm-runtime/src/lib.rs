@@ -151,6 +151,7 @@ pub use error::{Error, Result};
 pub use host::{Deployed, Host, HostConfig, serve, shutdown_signal};
 pub use mcp::{ServeOptions, SpecServer};
 pub use sandbox::{
-    Sandbox, SandboxConfig, Script, ScriptEnv, ScriptOutput, TenantGate, check_script,
+    CHECK_TIME_LIMIT, Sandbox, SandboxConfig, Script, ScriptEnv, ScriptOutput, TenantGate,
+    check_script,
 };
 pub use secret::{SecretValue, Secrets};

@@ -288,6 +288,34 @@ async fn script_errors_are_typed() {
 }
 
 #[test]
+fn the_check_bounds_the_time_a_top_level_may_take() {
+    // The check runs on its caller's thread (a Host's deploy): a module whose
+    // top level spins is refused within the check's own limit, not the 2 s a
+    // call may take; a top level that does a little work is fine.
+    for source in [
+        "for (;;) {}\nexport default () => 1;",
+        "while (true) { [1, 2, 3].map((x) => x * 2); }\nexport default () => 1;",
+    ] {
+        let started = Instant::now();
+        let err = bmm_runtime::check_script(source).unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            matches!(err, Error::TopLevelTooSlow { limit } if limit == bmm_runtime::CHECK_TIME_LIMIT),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("inside the default export"),
+            "{err}"
+        );
+        assert!(took < Duration::from_millis(500), "{source}: {took:?}");
+    }
+    bmm_runtime::check_script(
+        "const table = Array.from({ length: 1000 }, (_, i) => i * i);\nexport default (a) => table[a.i];",
+    )
+    .unwrap();
+}
+
+#[test]
 fn compile_check_reports_line_and_column() {
     let err =
         bmm_runtime::check_script("export default function (a) {\n  return a +;\n}").unwrap_err();
@@ -973,7 +1001,11 @@ async fn escape_infinite_loops() {
         cpu,
     )
     .await;
-    h.escape("for (;;) {}\nexport default () => 1", cpu).await;
+    // A spinning top level is refused by the check, before any call.
+    h.escape("for (;;) {}\nexport default () => 1", |e| {
+        matches!(e, Error::TopLevelTooSlow { .. })
+    })
+    .await;
     h.escape(
         "export default () => { const s = []; for (;;) { s.sort(); } }",
         cpu,

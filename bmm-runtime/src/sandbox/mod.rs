@@ -153,17 +153,30 @@ impl Script {
     }
 }
 
+/// How long [`check_script`] lets a module's top level run.
+pub const CHECK_TIME_LIMIT: Duration = Duration::from_millis(25);
+
 /// The compile-only check: parses `source` as an ES module, evaluates its top
-/// level under the default limits (with `fetch` refused), and requires a
-/// default export that is a function.
+/// level (with `fetch` refused), and requires a default export that is a
+/// function.
 ///
 /// Syntax and early errors come back as [`Error::Compile`] with the line and
-/// column; a missing entry point as [`Error::MissingEntryPoint`]. Runs on the
-/// calling thread and takes well under a millisecond for a typical tool.
+/// column; a missing entry point as [`Error::MissingEntryPoint`]; a top level
+/// that runs longer than [`CHECK_TIME_LIMIT`] as [`Error::TopLevelTooSlow`]
+/// (the module is evaluated on every call). Runs on the calling thread, so
+/// that bound is also what one check can cost it; a typical tool takes well
+/// under a millisecond.
 pub fn check_script(source: &str) -> Result<()> {
     let mut limits = SandboxConfig::default().limits();
     limits.max_stack = 256 << 10;
-    engine::check(source, limits)
+    limits.cpu_time = CHECK_TIME_LIMIT;
+    limits.wall_time = CHECK_TIME_LIMIT * 4;
+    engine::check(source, limits).map_err(|error| match error {
+        Error::CpuTimeExceeded { .. } | Error::WallTimeExceeded { .. } => Error::TopLevelTooSlow {
+            limit: CHECK_TIME_LIMIT,
+        },
+        other => other,
+    })
 }
 
 /// What a script tool can reach: egress through a policy, and the server's
