@@ -4,7 +4,10 @@
 //! Every request goes to two hosts serving the same spec: one with the direct
 //! lane (the default) and one without, where rmcp answers everything. Their
 //! answers must be the same — status, content type and body, byte for byte —
-//! and the direct host's counter shows which lane answered.
+//! and the direct host's counter shows which lane answered. Refusals and a
+//! result against its output schema are then checked for what they must be,
+//! not only for agreement: HTTP status and JSON-RPC code (-32020 for a header
+//! that disagrees with the body, -32022 for an unsupported version).
 
 // A panic in a test is a failed test, not a crash on input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -27,6 +30,10 @@ fn spec() -> Value {
              "input_schema": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
              "output_schema": {"type": "object", "properties": {"loud": {"type": "string"}}, "required": ["loud"]},
              "implementation": {"kind": "script", "source": "export default ({ word }) => ({ loud: word.toUpperCase() + '!' })"}},
+            {"name": "misshapen", "description": "Answers against its own output schema.",
+             "input_schema": {"type": "object"},
+             "output_schema": {"type": "object", "properties": {"loud": {"type": "string"}}, "required": ["loud"]},
+             "implementation": {"kind": "script", "source": "export default () => ({ loud: 1 })"}},
             {"name": "fail", "description": "Always fails.",
              "input_schema": {"type": "object"},
              "implementation": {"kind": "script", "source": "export default () => { throw new Error('no luck'); }"}},
@@ -153,8 +160,8 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "output that breaks the output schema",
-            call_headers("shout"),
-            &call("7", "shout", r#"{"word":""}"#),
+            call_headers("misshapen"),
+            &call("7", "misshapen", "{}"),
             true,
         ),
         case(
@@ -239,9 +246,15 @@ fn cases() -> Vec<Case> {
             false,
         ),
         case(
-            "an unsupported version",
+            "an unknown header version with another in _meta",
             with(call_headers("add"), "mcp-protocol-version", "2099-01-01"),
             &add,
+            false,
+        ),
+        case(
+            "an unsupported version",
+            with(call_headers("add"), "mcp-protocol-version", "2099-01-01"),
+            &add.replace("2026-07-28", "2099-01-01"),
             false,
         ),
         case(
@@ -399,4 +412,76 @@ async fn direct_answers_are_complete_results() {
     assert_eq!(body["result"]["structuredContent"], json!({"loud": "HEY!"}));
     assert_eq!(body["result"]["isError"], false);
     assert_eq!(direct.direct_answers(), 1);
+}
+
+/// What each protocol refusal must be, whichever lane answers: the HTTP
+/// status and, for a JSON-RPC error, its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_carry_their_exact_status_and_code() {
+    let expected: &[(&str, u16, Option<i64>)] = &[
+        ("Mcp-Name differs from the body", 400, Some(-32020)),
+        ("no Mcp-Name", 400, Some(-32020)),
+        ("Mcp-Method differs from the body", 400, Some(-32020)),
+        ("header version differs from _meta", 400, Some(-32020)),
+        (
+            "an unknown header version with another in _meta",
+            400,
+            Some(-32020),
+        ),
+        ("an Mcp-Param tool without its header", 400, Some(-32020)),
+        ("an unsupported version", 400, Some(-32022)),
+        ("_meta without capabilities", 400, Some(-32602)),
+        ("an unknown tool", 200, Some(-32602)),
+        ("a refused Origin", 403, None),
+        ("a refused Host", 403, None),
+        ("Accept without SSE", 406, None),
+        ("another Content-Type", 415, None),
+    ];
+    let cases = cases();
+    for direct_lane in [true, false] {
+        let host = host(direct_lane);
+        for (what, status, code) in expected {
+            let case = cases.iter().find(|c| c.what == *what).unwrap();
+            let (got, _, body) = send(&host, case).await;
+            assert_eq!(got, *status, "{what}: {body}");
+            if let Some(code) = code {
+                let body: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(body["error"]["code"], *code, "{what}: {body}");
+                assert_eq!(
+                    body["id"],
+                    serde_json::from_str::<Value>(&case.body).unwrap()["id"]
+                );
+            }
+        }
+        // The unsupported version names the ones that are.
+        let case = cases
+            .iter()
+            .find(|c| c.what == "an unsupported version")
+            .unwrap();
+        let body: Value = serde_json::from_str(&send(&host, case).await.2).unwrap();
+        let supported = body["error"]["data"]["supported"].as_array().unwrap();
+        assert!(supported.contains(&json!("2026-07-28")), "{body}");
+        assert!(supported.contains(&json!("2025-11-25")), "{body}");
+    }
+}
+
+/// A result that breaks the tool's output schema is a tool error the user
+/// can read, with no structured content, on both lanes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_against_the_output_schema_is_a_tool_error() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.what == "output that breaks the output schema")
+        .unwrap();
+    for direct_lane in [true, false] {
+        let (status, _, body) = send(&host(direct_lane), &case).await;
+        assert_eq!(status, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let result = &body["result"];
+        assert_eq!(result["isError"], true, "{body}");
+        assert!(result.get("structuredContent").is_none(), "{body}");
+        let text = result["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains("does not match its output_schema"), "{text}");
+        assert!(text.contains("loud"), "{text}");
+    }
 }
