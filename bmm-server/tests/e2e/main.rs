@@ -11,6 +11,7 @@ mod deploy_process;
 mod deploy_support;
 mod generate_serve;
 mod harness;
+mod hosts;
 mod oauth;
 mod oauth_external;
 mod python;
