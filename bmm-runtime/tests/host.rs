@@ -71,6 +71,49 @@ async fn replacement_is_atomic_and_calls_in_flight_finish_on_the_old_version() {
     assert_eq!(host.list(), vec![("svc".to_owned(), "2.0.0".to_owned())]);
 }
 
+/// A tools/call of `which` through `router`, as a 2026-07-28 client sends it;
+/// the text of its result.
+async fn call_which(router: axum::Router, slug: &str) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "which", "arguments": {}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let request = Request::post(format!("/mcp/{slug}"))
+        .header("host", "127.0.0.1")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "which")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text in {answer}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_over_http_lets_calls_in_flight_finish_on_the_old_version() {
+    let host = Host::new(HostConfig::default()).unwrap();
+    host.deploy(&spec("svc", "1.0.0", 400), Secrets::new())
+        .unwrap();
+    let in_flight = tokio::spawn(call_which(host.router(), "svc"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    host.deploy(&spec("svc", "2.0.0", 0), Secrets::new())
+        .unwrap();
+    // The next request reaches the new version at once…
+    assert_eq!(call_which(host.router(), "svc").await, "2.0.0");
+    // …while the one already running answers from the old one.
+    assert_eq!(in_flight.await.unwrap(), "1.0.0");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_deploy_leaves_the_serving_version_alone() {
     let host = Host::new(HostConfig::default()).unwrap();
