@@ -302,7 +302,38 @@ async fn forward(host: &Host, slug: &str, request: Request) -> Response {
     if deleting && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
+    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return unreadable_body(response).await;
+    }
     response
+}
+
+/// rmcp answers a JSON body it cannot read as one JSON-RPC message with 415,
+/// as if the media type were wrong. JSON-RPC and MCP's HTTP transport call
+/// for 400 with a JSON-RPC error whose id is null: -32700 (parse error) when
+/// the body is not JSON, -32600 (invalid request) when it is JSON but not one
+/// message (a batch, a null id). A wrong Content-Type keeps its 415.
+async fn unreadable_body(response: Response) -> Response {
+    const PREFIX: &str = "fail to deserialize request body";
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 10).await else {
+        return parts.status.into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let Some(reason) = text.strip_prefix(PREFIX).map(str::trim) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let (code, kind) = if reason.contains("unrecognized JSON-RPC message") {
+        (
+            -32600,
+            "Invalid Request: the body is not one JSON-RPC request or notification",
+        )
+    } else {
+        (-32700, "Parse error: the body is not JSON")
+    };
+    let error = json!({"jsonrpc": "2.0", "id": null,
+        "error": {"code": code, "message": format!("{kind} ({reason})")}});
+    (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
 }
 
 async fn ready(State(host): State<Host>) -> Response {
