@@ -1,6 +1,7 @@
 //! Positive flows end to end through the real routers, plus the behaviours around them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -466,6 +467,43 @@ async fn client_id_metadata_documents_are_fetched_validated_and_cached() {
         assert_eq!(reply.error().as_deref(), Some("invalid_client"), "{bad}");
         assert!(reply.location().is_none());
     }
+}
+
+#[tokio::test]
+async fn a_cached_metadata_document_is_fetched_once_until_it_expires() {
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| c.metadata_documents.allow_loopback = true),
+        ..Options::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = format!("http://{}/client.json", listener.local_addr().unwrap());
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let body = document(&client).to_string();
+    let count = fetches.clone();
+    let router = Router::new().route(
+        "/client.json",
+        get(move || async move {
+            count.fetch_add(1, Ordering::SeqCst);
+            body
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let first = fx.code(&client, &[]).await;
+    let _second = fx.code(&client, &[]).await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // The token request finds the client in the cache too.
+    let reply = fx.exchange(&client, &first).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // Past the cache lifetime (300 s by default) the document is fetched again.
+    let ttl = bmm_oauth::server::MetadataDocumentPolicy::default().cache_ttl_secs;
+    fx.clock.advance(ttl - 1);
+    fx.code(&client, &[]).await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    fx.clock.advance(1);
+    fx.code(&client, &[]).await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
