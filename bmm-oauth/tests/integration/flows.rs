@@ -299,6 +299,72 @@ async fn every_algorithm_issues_verifiable_tokens() {
     }
 }
 
+/// An independent JWT library verifies the issued tokens against the published JWKS.
+#[tokio::test]
+async fn jsonwebtoken_verifies_issued_tokens_with_the_published_jwks() {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+    for (alg, expected) in [
+        (SigningAlgorithm::Rs256, Algorithm::RS256),
+        (SigningAlgorithm::Es256, Algorithm::ES256),
+        (SigningAlgorithm::EdDsa, Algorithm::EdDSA),
+    ] {
+        let fx = Fixture::with(Options {
+            alg,
+            ..Options::default()
+        });
+        let (client, at, _) = fx.tokens().await;
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_slice(&fx.get("/jwks.json").await.body).unwrap();
+        let header = decode_header(&at).unwrap();
+        assert_eq!(header.alg, expected);
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+        let key = DecodingKey::from_jwk(jwk).unwrap();
+        let mut validation = Validation::new(expected);
+        validation.set_audience(&[RES_A]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub", "aud"]);
+        validation.validate_nbf = true;
+        let claims = decode::<Value>(&at, &key, &validation)
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"))
+            .claims;
+        assert_eq!(claims["iss"], ISSUER, "{alg:?}");
+        assert_eq!(claims["sub"], "alice", "{alg:?}");
+        assert_eq!(claims["aud"], RES_A, "{alg:?}");
+        assert_eq!(claims["client_id"], client.as_str(), "{alg:?}");
+        assert_eq!(claims["scope"], "notes:read", "{alg:?}");
+        let (exp, iat) = (claims["exp"].as_i64(), claims["iat"].as_i64());
+        assert_eq!(iat, Some(fx.clock.now()), "{alg:?}");
+        assert_eq!(exp, Some(fx.clock.now() + 600), "{alg:?}");
+        assert!(
+            claims["jti"].as_str().is_some_and(|j| !j.is_empty()),
+            "{alg:?}"
+        );
+
+        // The same validation refuses the token for another audience or issuer,
+        // and a token signed by a key outside the JWKS.
+        let mut other = validation.clone();
+        other.set_audience(&[RES_B]);
+        let err = decode::<Value>(&at, &key, &other).unwrap_err();
+        assert_eq!(
+            *err.kind(),
+            jsonwebtoken::errors::ErrorKind::InvalidAudience
+        );
+        let mut other = validation.clone();
+        other.set_issuer(&["https://other.example"]);
+        let err = decode::<Value>(&at, &key, &other).unwrap_err();
+        assert_eq!(*err.kind(), jsonwebtoken::errors::ErrorKind::InvalidIssuer);
+        let stranger = SigningKey::generate(alg).unwrap();
+        let key = DecodingKey::from_jwk(stranger.public_jwk()).unwrap();
+        let err = decode::<Value>(&at, &key, &validation).unwrap_err();
+        assert_eq!(
+            *err.kind(),
+            jsonwebtoken::errors::ErrorKind::InvalidSignature,
+            "{alg:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn rotated_keys_keep_verifying_during_the_overlap() {
     let fx = Fixture::new();
