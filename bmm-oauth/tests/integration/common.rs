@@ -172,6 +172,10 @@ impl Fixture {
                 "/mcp/a/write",
                 post(whoami).layer(rs_a.layer_with_scopes(&["notes:write"])),
             )
+            .route(
+                "/mcp/a/both",
+                post(whoami).layer(rs_a.layer_with_scopes(&["notes:read", "notes:write"])),
+            )
             .route("/mcp/b", post(whoami).layer(rs_b.layer()))
             .merge(rs_a.metadata_router())
             .merge(server.router());
