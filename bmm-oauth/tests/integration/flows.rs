@@ -53,6 +53,36 @@ async fn metadata_advertises_exactly_what_is_supported() {
 }
 
 #[tokio::test]
+async fn metadata_never_advertises_offline_access() {
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| {
+            c.scopes_supported = vec![
+                "notes:read".into(),
+                "offline_access".into(),
+                "notes:write".into(),
+            ];
+        }),
+        ..Options::default()
+    });
+    let m = fx
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json();
+    assert_eq!(m["scopes_supported"], json!(["notes:read", "notes:write"]));
+    assert_eq!(
+        fx.server.metadata().scopes_supported,
+        ["notes:read", "notes:write"]
+    );
+    // With nothing else configured, no scopes are advertised at all.
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| c.scopes_supported = vec!["offline_access".into()]),
+        ..Options::default()
+    });
+    let m = fx.get("/.well-known/openid-configuration").await.json();
+    assert!(m.get("scopes_supported").is_none(), "{m}");
+}
+
+#[tokio::test]
 async fn issuer_with_a_path_serves_every_discovery_form() {
     let fx = Fixture::with(Options {
         config: Box::new(|c| c.issuer = "https://auth.example.com/tenant/one".into()),
