@@ -628,6 +628,51 @@ async fn cleanup_deletes_stale_registrations_and_keeps_used_ones() {
     assert_eq!(fx.exchange(&used, &code).await.status, StatusCode::OK);
 }
 
+const DAY: i64 = 24 * 3600;
+
+#[tokio::test]
+async fn cleanup_deletes_clients_unused_for_the_configured_time() {
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| c.unused_client_secs = 7 * DAY),
+        ..Options::default()
+    });
+    let (idle, _, _) = fx.tokens().await;
+    let (active, _, rt) = fx.tokens().await;
+    // A refresh is a use too.
+    fx.clock.advance(3 * DAY);
+    assert_eq!(fx.refresh(&active, &rt).await.status, StatusCode::OK);
+    // Seven days after its last token the idle client is still kept ...
+    fx.clock.advance(4 * DAY);
+    assert_eq!(fx.server.cleanup().await.unwrap(), 0);
+    assert_eq!(fx.store.client_count(), 2);
+    // ... and one second later it is deleted, while the one used since stays.
+    fx.clock.advance(1);
+    assert_eq!(fx.server.cleanup().await.unwrap(), 1);
+    assert_eq!(fx.store.client_count(), 1);
+    let reply = fx.authorize(&idle, &[]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error().as_deref(), Some("invalid_client"));
+    let code = fx.code(&active, &[]).await;
+    assert_eq!(fx.exchange(&active, &code).await.status, StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawned_cleanup_runs_at_once_and_then_every_interval() {
+    let fx = Fixture::new();
+    fx.public_client().await;
+    fx.clock.advance(2 * DAY);
+    let task = fx.server.spawn_cleanup(Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fx.store.client_count(), 0);
+    fx.public_client().await;
+    fx.clock.advance(2 * DAY);
+    tokio::time::sleep(Duration::from_secs(3598)).await;
+    assert_eq!(fx.store.client_count(), 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fx.store.client_count(), 0);
+    task.abort();
+}
+
 #[tokio::test]
 async fn canonical_resource_in_requests_matches_the_registered_one() {
     let fx = Fixture::new();
