@@ -9,10 +9,13 @@ use axum::http::{StatusCode, header};
 use axum::routing::get;
 use bmm_oauth::clock::Clock as _;
 use bmm_oauth::resource_server::JwksSource;
+use bmm_oauth::secret::SecretHash;
 use bmm_oauth::server::StaticUser;
+use bmm_oauth::store::{CodeLookup, CodeRecord, PendingAuthorization, RefreshRecord};
 use bmm_oauth::token::sign_access_token;
 use bmm_oauth::{
-    JwksCache, ResourceServer, ResourceServerConfig, ResourceUri, SigningAlgorithm, SigningKey,
+    ClientRecord, JwksCache, MemoryStore, ResourceRecord, ResourceServer, ResourceServerConfig,
+    ResourceUri, SigningAlgorithm, SigningKey, Store,
 };
 use serde_json::{Value, json};
 
@@ -282,6 +285,147 @@ async fn refresh_rotates_and_concurrent_refreshes_get_the_same_answer() {
             .status,
         StatusCode::OK
     );
+}
+
+/// A store whose refresh-token lookups, once armed, wait until both of two
+/// concurrent refreshes have made theirs: both then try to rotate the token.
+struct LookupGate {
+    inner: Arc<MemoryStore>,
+    /// Lookups still to hold at the barrier.
+    armed: AtomicUsize,
+    barrier: tokio::sync::Barrier,
+    /// Rotations refused because another request rotated the token first.
+    lost_rotations: AtomicUsize,
+}
+
+impl LookupGate {
+    fn new(inner: Arc<MemoryStore>) -> Self {
+        Self {
+            inner,
+            armed: AtomicUsize::new(0),
+            barrier: tokio::sync::Barrier::new(2),
+            lost_rotations: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for LookupGate {
+    async fn resource(&self, uri: &ResourceUri) -> bmm_oauth::Result<Option<ResourceRecord>> {
+        self.inner.resource(uri).await
+    }
+    async fn insert_client(&self, client: ClientRecord) -> bmm_oauth::Result<()> {
+        self.inner.insert_client(client).await
+    }
+    async fn client(&self, client_id: &str) -> bmm_oauth::Result<Option<ClientRecord>> {
+        self.inner.client(client_id).await
+    }
+    async fn touch_client(&self, client_id: &str, now: i64) -> bmm_oauth::Result<()> {
+        self.inner.touch_client(client_id, now).await
+    }
+    async fn delete_stale_clients(&self, never: i64, unused: i64) -> bmm_oauth::Result<usize> {
+        self.inner.delete_stale_clients(never, unused).await
+    }
+    async fn insert_pending(&self, pending: PendingAuthorization) -> bmm_oauth::Result<()> {
+        self.inner.insert_pending(pending).await
+    }
+    async fn take_pending(&self, id: &str) -> bmm_oauth::Result<Option<PendingAuthorization>> {
+        self.inner.take_pending(id).await
+    }
+    async fn insert_code(&self, code: CodeRecord) -> bmm_oauth::Result<()> {
+        self.inner.insert_code(code).await
+    }
+    async fn consume_code(&self, hash: &SecretHash) -> bmm_oauth::Result<CodeLookup> {
+        self.inner.consume_code(hash).await
+    }
+    async fn set_code_family(&self, hash: &SecretHash, family: &str) -> bmm_oauth::Result<()> {
+        self.inner.set_code_family(hash, family).await
+    }
+    async fn insert_refresh(&self, token: RefreshRecord) -> bmm_oauth::Result<()> {
+        self.inner.insert_refresh(token).await
+    }
+    async fn refresh(&self, hash: &SecretHash) -> bmm_oauth::Result<Option<RefreshRecord>> {
+        let found = self.inner.refresh(hash).await?;
+        if self
+            .armed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            self.barrier.wait().await;
+        }
+        Ok(found)
+    }
+    async fn rotate_refresh(
+        &self,
+        old: &SecretHash,
+        now: i64,
+        successor: RefreshRecord,
+    ) -> bmm_oauth::Result<bool> {
+        let rotated = self.inner.rotate_refresh(old, now, successor).await?;
+        if !rotated {
+            self.lost_rotations.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(rotated)
+    }
+    async fn revoke_family(&self, family: &str) -> bmm_oauth::Result<()> {
+        self.inner.revoke_family(family).await
+    }
+    async fn purge_expired(&self, now: i64) -> bmm_oauth::Result<()> {
+        self.inner.purge_expired(now).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_refreshes_agree_and_a_later_replay_revokes_the_family() {
+    let slot = Arc::new(std::sync::OnceLock::new());
+    let keep = slot.clone();
+    let fx = Arc::new(Fixture::with(Options {
+        store: Box::new(move |memory| {
+            let gate = Arc::new(LookupGate::new(memory));
+            keep.set(gate.clone()).ok();
+            gate
+        }),
+        ..Options::default()
+    }));
+    let gate: Arc<LookupGate> = slot.get().unwrap().clone();
+    let (client, _, rt) = fx.tokens().await;
+
+    // Both requests look the token up before either rotates it.
+    gate.armed.store(2, Ordering::SeqCst);
+    let refresh = || {
+        let (fx, client, rt) = (fx.clone(), client.clone(), rt.clone());
+        tokio::spawn(async move { fx.refresh(&client, &rt).await })
+    };
+    let (a, b) = (refresh(), refresh());
+    let (a, b) = tokio::time::timeout(Duration::from_secs(10), async {
+        (a.await.unwrap(), b.await.unwrap())
+    })
+    .await
+    .expect("both refreshes reach the barrier");
+    assert_eq!(gate.armed.load(Ordering::SeqCst), 0);
+    assert_eq!(gate.lost_rotations.load(Ordering::SeqCst), 1);
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.json());
+    assert_eq!(b.status, StatusCode::OK, "{:?}", b.json());
+    let next = a.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(next, rt);
+    assert_eq!(b.json()["refresh_token"], next.as_str());
+
+    // The successor is rotated in turn; then, still inside the grace window,
+    // the original token comes back: a replay, and the family is revoked.
+    let third = fx.refresh(&client, &next).await;
+    assert_eq!(third.status, StatusCode::OK);
+    let newest = third.json()["refresh_token"].as_str().unwrap().to_owned();
+    let replay = fx.refresh(&client, &rt).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(
+        replay.json()["error_description"],
+        "refresh token reuse detected; the grant is revoked"
+    );
+    let revoked = fx.refresh(&client, &newest).await;
+    assert_eq!(revoked.status, StatusCode::BAD_REQUEST);
+    assert_eq!(revoked.json()["error"], "invalid_grant");
+    assert_eq!(revoked.json()["error_description"], "refresh token revoked");
 }
 
 #[tokio::test]
