@@ -21,9 +21,13 @@
 //!
 //! # Feature flags
 //!
-//! None. Cryptography is aws-lc-rs (signing through jsonwebtoken, verification
-//! with pre-parsed public keys); the client ID metadata fetcher and
-//! [`HttpJwks`] use reqwest with rustls.
+//! None. Cryptography is aws-lc-rs, called directly: the [`KeyRing`] signs
+//! with private keys parsed once and the resource server verifies with
+//! pre-parsed public keys; compact JWS is written ([`token`]) and read by
+//! this crate. jsonwebtoken only loads PEM keys and supplies the JWK types
+//! (and the RFC 7638 thumbprints used as key ids); it signs and verifies
+//! nothing. The client ID metadata fetcher and [`HttpJwks`] use reqwest with
+//! rustls.
 //!
 //! # Behaviour worth knowing
 //!

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -29,6 +30,20 @@ use tower::Layer;
 
 /// The scope every served MCP endpoint advertises.
 pub(crate) const SCOPE: &str = "mcp:tools";
+
+/// How often the local authorization server forgets expired codes, pending
+/// requests and refresh tokens and deletes stale registrations.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The local authorization server's periodic clean-up; it stops when this is
+/// dropped, so keep it for as long as the server runs.
+pub(crate) struct Cleanup(tokio::task::JoinHandle<()>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Where tokens come from.
 #[derive(Clone, Debug)]
@@ -56,14 +71,15 @@ pub(crate) struct Endpoint {
     pub(crate) name: String,
 }
 
-/// `mcp` wrapped so every endpoint needs a token for itself; returns the router
-/// and the issuer tokens come from.
+/// `mcp` wrapped so every endpoint needs a token for itself; returns the router,
+/// the issuer tokens come from and, in local mode, the authorization server's
+/// clean-up task (call it on a tokio runtime).
 pub(crate) fn protect(
     mcp: Router,
     public_base: &str,
     endpoints: &[Endpoint],
     source: &TokenSource,
-) -> anyhow::Result<(Router, String)> {
+) -> anyhow::Result<(Router, String, Option<Cleanup>)> {
     let public_base = public_base.trim_end_matches('/');
     let (issuer, jwks, authorization_server) = match source {
         TokenSource::Local {
@@ -117,15 +133,17 @@ pub(crate) fn protect(
         app = app.route_service(&endpoint.path, server.layer().layer(mcp.clone()));
     }
     app = app.merge(protected_resource_router(Arc::new(Directory(directory))));
+    let mut cleanup = None;
     if let Some(server) = authorization_server {
         app = app.merge(server.router());
+        cleanup = Some(Cleanup(server.spawn_cleanup(CLEANUP_INTERVAL)));
     }
     // The probes go to the host unprotected; every other path is refused
     // here, so that nothing reaches a server but through its own check.
     for probe in ["/healthz", "/readyz"] {
         app = app.route_service(probe, mcp.clone().into_service());
     }
-    Ok((app.fallback(not_found), issuer))
+    Ok((app.fallback(not_found), issuer, cleanup))
 }
 
 async fn not_found(uri: axum::http::Uri) -> axum::response::Response {

@@ -175,8 +175,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         }),
         _ => None,
     };
-    let router = match &source {
-        None => router,
+    // The local authorization server's clean-up runs as long as this binding lives.
+    let (router, _cleanup) = match &source {
+        None => (router, None),
         Some(source) => {
             let public = args
                 .public_url
@@ -195,9 +196,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
                     name: single.spec().name.clone(),
                 });
             }
-            let (router, issuer) = crate::auth::protect(router, &public, &endpoints, source)?;
+            let (router, issuer, cleanup) =
+                crate::auth::protect(router, &public, &endpoints, source)?;
             say!("bmm: access tokens from issuer {issuer}");
-            router
+            (router, cleanup)
         }
     };
     for spec in &specs {

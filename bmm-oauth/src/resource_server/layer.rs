@@ -109,17 +109,18 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let server = &layer.server;
+            let refuse = |err: BearerError| Ok(server.challenge_for(&err, &layer.required));
             let token = match extract_token(&req) {
                 Ok(token) => token,
-                Err(err) => return Ok(server.challenge(&err)),
+                Err(err) => return refuse(err),
             };
             let principal = match server.verify(&token).await {
                 Ok(p) => p,
-                Err(err) => return Ok(server.challenge(&err)),
+                Err(err) => return refuse(err),
             };
             let needed: Vec<&str> = layer.required.iter().map(String::as_str).collect();
             if let Err(err) = principal.require_scopes(&needed) {
-                return Ok(server.challenge(&err));
+                return refuse(err);
             }
             req.headers_mut().remove(header::AUTHORIZATION);
             req.extensions_mut().insert(principal);

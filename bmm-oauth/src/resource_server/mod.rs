@@ -254,7 +254,8 @@ impl ResourceServer {
         BearerLayer::new(self.clone(), self.shared.config.required_scopes.clone())
     }
 
-    /// A layer requiring a valid token with `scopes`.
+    /// A layer requiring a valid token with `scopes`; its `401` challenges
+    /// name these scopes as the ones to ask for.
     pub fn layer_with_scopes(&self, scopes: &[&str]) -> BearerLayer {
         BearerLayer::new(
             self.clone(),
@@ -403,18 +404,25 @@ impl ResourceServer {
 
     /// The `WWW-Authenticate` value for `err`.
     pub fn www_authenticate(&self, err: &BearerError) -> String {
+        self.www_authenticate_for(err, &[])
+    }
+
+    /// The `WWW-Authenticate` value for `err` refusing an operation that
+    /// needs `needed` (when empty, the required scopes, else those supported).
+    fn www_authenticate_for(&self, err: &BearerError, needed: &[String]) -> String {
         let mut params = vec![format!(
             "resource_metadata=\"{}\"",
             quote(&self.shared.config.resource.metadata_url())
         )];
-        let scopes = match err {
-            BearerError::InsufficientScope(needed) => needed
-                .iter()
-                .filter(|s| *s != "offline_access")
-                .cloned()
-                .collect(),
-            _ => self.challenge_scopes(),
+        let scopes: Vec<String> = match err {
+            BearerError::InsufficientScope(needed) => needed.clone(),
+            _ if needed.is_empty() => self.challenge_scopes(),
+            _ => needed.to_vec(),
         };
+        let scopes: Vec<String> = scopes
+            .into_iter()
+            .filter(|s| s != "offline_access")
+            .collect();
         if !scopes.is_empty() {
             params.push(format!("scope=\"{}\"", quote(&scopes.join(" "))));
         }
@@ -435,13 +443,20 @@ impl ResourceServer {
 
     /// The HTTP answer for `err`: status and `WWW-Authenticate`.
     pub fn challenge(&self, err: &BearerError) -> Response {
+        self.challenge_for(err, &[])
+    }
+
+    /// [`ResourceServer::challenge`] refusing an operation that needs
+    /// `needed`, which a `401` names as the scopes to ask for (the layer's
+    /// scopes rather than the configured ones).
+    pub(crate) fn challenge_for(&self, err: &BearerError, needed: &[String]) -> Response {
         let status = match err {
             BearerError::Missing | BearerError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             BearerError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             BearerError::InsufficientScope(_) => StatusCode::FORBIDDEN,
         };
         let mut response = status.into_response();
-        if let Ok(value) = HeaderValue::from_str(&self.www_authenticate(err)) {
+        if let Ok(value) = HeaderValue::from_str(&self.www_authenticate_for(err, needed)) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);

@@ -311,13 +311,18 @@ impl MetadataDocuments {
             .resolve(&host, addr)
             .build()
             .map_err(|_| fetch_err("building the HTTP client failed"))?;
+        // The client's own timeout and the one around the whole fetch expire
+        // together; either way the refusal says the time limit was reached.
+        let failed = |e: reqwest::Error, reason: &str| {
+            fetch_err(if e.is_timeout() { "timed out" } else { reason })
+        };
         let fetch = async {
             let mut response = client
                 .get(url.clone())
                 .header(reqwest::header::ACCEPT, "application/json")
                 .send()
                 .await
-                .map_err(|_| fetch_err("request failed"))?;
+                .map_err(|e| failed(e, "request failed"))?;
             if response.status() != reqwest::StatusCode::OK {
                 return Err(fetch_err(&format!("status {}", response.status().as_u16())));
             }
@@ -331,7 +336,7 @@ impl MetadataDocuments {
             while let Some(chunk) = response
                 .chunk()
                 .await
-                .map_err(|_| fetch_err("read failed"))?
+                .map_err(|e| failed(e, "read failed"))?
             {
                 if body.len() + chunk.len() > self.policy.max_bytes {
                     return Err(fetch_err("document too large"));
@@ -491,6 +496,17 @@ pub(crate) fn is_public_ip(ip: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use axum::routing::get;
+    use futures_util::StreamExt as _;
+    use tower::util::MapRequestLayer;
+
     use super::*;
 
     #[test]
@@ -548,6 +564,274 @@ mod tests {
         }
         for ip in ["93.184.216.34", "2606:4700::1111"] {
             assert!(is_public_ip(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    /// A loopback TCP listener on `addr` that counts the connections it accepts
+    /// and closes each at once; its address and the count.
+    async fn counting_listener(addr: &str) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let local = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while listener.accept().await.is_ok() {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        (local, accepted)
+    }
+
+    /// Requests received, by path.
+    #[derive(Clone, Default)]
+    struct Hits(Arc<Mutex<HashMap<String, usize>>>);
+
+    impl Hits {
+        fn of(&self, path: &str) -> usize {
+            self.0.lock().unwrap().get(path).copied().unwrap_or(0)
+        }
+    }
+
+    /// Serve the router `routes` builds for its base URL over plain HTTP on
+    /// 127.0.0.1; the base URL and the requests received.
+    async fn serve(routes: impl FnOnce(&str) -> Router) -> (String, Hits) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Hits::default();
+        let counter = hits.clone();
+        let router = routes(&base).layer(MapRequestLayer::new(move |req: Request<Body>| {
+            *counter
+                .0
+                .lock()
+                .unwrap()
+                .entry(req.uri().path().to_owned())
+                .or_default() += 1;
+            req
+        }));
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (base, hits)
+    }
+
+    /// A valid metadata document for `client_id`.
+    fn document(client_id: &str) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": client_id,
+            "client_name": "Metadata Client",
+            "redirect_uris": ["https://app.example/cb"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        })
+    }
+
+    /// A valid document for `client_id`, padded with a member nothing reads
+    /// to exactly `len` bytes.
+    fn padded_document(client_id: &str, len: usize) -> String {
+        let mut doc = document(client_id);
+        doc["padding"] = serde_json::Value::String(String::new());
+        let bare = doc.to_string().len();
+        doc["padding"] = serde_json::Value::String("x".repeat(len - bare));
+        let text = doc.to_string();
+        assert_eq!(text.len(), len);
+        text
+    }
+
+    fn documents(allow_loopback: bool) -> MetadataDocuments {
+        MetadataDocuments::new(MetadataDocumentPolicy {
+            allow_loopback,
+            ..MetadataDocumentPolicy::default()
+        })
+    }
+
+    /// Why the fetcher refused a document.
+    fn fetch_reason(result: Result<ClientRecord>) -> String {
+        match result {
+            Err(Error::Fetch { reason, .. }) => reason,
+            other => panic!("expected a fetch error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn non_public_addresses_are_refused_before_connecting() {
+        let (v4, v4_accepted) = counting_listener("127.0.0.1:0").await;
+        let (v6, v6_accepted) = counting_listener("[::1]:0").await;
+        let (p4, p6) = (v4.port(), v6.port());
+        let docs = documents(false);
+        for url in [
+            format!("https://127.0.0.1:{p4}/client.json"),
+            format!("https://localhost:{p4}/client.json"),
+            format!("https://[::1]:{p6}/client.json"),
+            format!("https://[::ffff:127.0.0.1]:{p4}/client.json"),
+            format!("https://0.0.0.0:{p4}/client.json"),
+            "https://10.1.2.3/client.json".to_owned(),
+            "https://192.168.0.10:8443/client.json".to_owned(),
+            "https://169.254.169.254/latest/client.json".to_owned(),
+            "https://[fd00::1]/client.json".to_owned(),
+        ] {
+            assert_eq!(
+                fetch_reason(docs.resolve(&url, 0).await),
+                "address is not public",
+                "{url}"
+            );
+        }
+        // Leave a connection that was made the time to be accepted.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(v4_accepted.load(Ordering::SeqCst), 0);
+        assert_eq!(v6_accepted.load(Ordering::SeqCst), 0);
+
+        // The listeners do count: with loopback allowed the fetcher connects,
+        // and fails, as they speak no TLS.
+        let loopback = documents(true);
+        for url in [
+            format!("https://127.0.0.1:{p4}/client.json"),
+            format!("https://[::1]:{p6}/client.json"),
+        ] {
+            assert_eq!(
+                fetch_reason(loopback.resolve(&url, 0).await),
+                "request failed",
+                "{url}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(v4_accepted.load(Ordering::SeqCst) >= 1);
+        assert!(v6_accepted.load(Ordering::SeqCst) >= 1);
+    }
+
+    const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let (base, hits) = serve(|base| {
+            let mut router = Router::new();
+            for status in REDIRECTS {
+                // The target would be accepted under the URL that redirects to it.
+                let target = document(&format!("{base}/{status}.json")).to_string();
+                let location = format!("{base}/target-{status}.json");
+                router = router
+                    .route(
+                        &format!("/{status}.json"),
+                        get(move || async move {
+                            let status = StatusCode::from_u16(status).unwrap();
+                            (status, [(header::LOCATION, location)])
+                        }),
+                    )
+                    .route(
+                        &format!("/target-{status}.json"),
+                        get(move || async move { target }),
+                    );
+            }
+            router
+        })
+        .await;
+        let docs = documents(true);
+        for status in REDIRECTS {
+            let url = format!("{base}/{status}.json");
+            assert_eq!(
+                fetch_reason(docs.resolve(&url, 0).await),
+                format!("status {status}")
+            );
+            assert_eq!(hits.of(&format!("/{status}.json")), 1);
+            assert_eq!(hits.of(&format!("/target-{status}.json")), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn documents_over_the_size_limit_are_refused() {
+        let limit = MetadataDocumentPolicy::default().max_bytes;
+        let (base, _) = serve(|base| {
+            let at = |len: usize, name: &str| padded_document(&format!("{base}/{name}"), len);
+            let (fits, over) = (at(limit, "fits.json"), at(limit + 1, "over.json"));
+            let (fits_chunked, over_chunked) = (
+                at(limit, "fits-chunked.json"),
+                at(limit + 1, "over-chunked.json"),
+            );
+            // Without Content-Length, in 1 KiB chunks.
+            let chunked = |text: String| {
+                let chunks: Vec<Result<Vec<u8>, std::io::Error>> = text
+                    .into_bytes()
+                    .chunks(1024)
+                    .map(|c| Ok(c.to_vec()))
+                    .collect();
+                Body::from_stream(futures_util::stream::iter(chunks))
+            };
+            Router::new()
+                .route("/fits.json", get(move || async move { fits }))
+                .route("/over.json", get(move || async move { over }))
+                .route(
+                    "/fits-chunked.json",
+                    get(move || async move { chunked(fits_chunked) }),
+                )
+                .route(
+                    "/over-chunked.json",
+                    get(move || async move { chunked(over_chunked) }),
+                )
+        })
+        .await;
+        let docs = documents(true);
+        for name in ["fits.json", "fits-chunked.json"] {
+            let url = format!("{base}/{name}");
+            let record = docs.resolve(&url, 0).await.unwrap();
+            assert_eq!(record.client_id, url);
+            assert_eq!(record.client_name.as_deref(), Some("Metadata Client"));
+        }
+        for name in ["over.json", "over-chunked.json"] {
+            assert_eq!(
+                fetch_reason(docs.resolve(&format!("{base}/{name}"), 0).await),
+                "document too large",
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_documents_are_refused_at_the_time_limit() {
+        let timeout = Duration::from_millis(500);
+        let (base, _) = serve(|base| {
+            let late = document(&format!("{base}/late.json")).to_string();
+            let trickle = document(&format!("{base}/trickle.json")).to_string();
+            Router::new()
+                .route(
+                    "/late.json",
+                    get(move || async move {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        late
+                    }),
+                )
+                .route(
+                    "/trickle.json",
+                    get(move || async move {
+                        // The headers and half the body at once, the rest too late.
+                        let (head, tail) = trickle.split_at(trickle.len() / 2);
+                        let (head, tail) = (head.to_owned(), tail.to_owned());
+                        let tail = async move {
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            Ok::<_, std::io::Error>(tail)
+                        };
+                        let stream = futures_util::stream::once(async move { Ok(head) })
+                            .chain(futures_util::stream::once(tail));
+                        Body::from_stream(stream)
+                    }),
+                )
+        })
+        .await;
+        let docs = MetadataDocuments::new(MetadataDocumentPolicy {
+            allow_loopback: true,
+            timeout,
+            ..MetadataDocumentPolicy::default()
+        });
+        for name in ["late.json", "trickle.json"] {
+            let started = Instant::now();
+            let result = tokio::time::timeout(
+                Duration::from_secs(10),
+                docs.resolve(&format!("{base}/{name}"), 0),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{name}: no time limit"));
+            let took = started.elapsed();
+            assert_eq!(fetch_reason(result), "timed out", "{name}");
+            assert!(
+                took >= timeout && took < timeout + Duration::from_secs(2),
+                "{name}: {took:?}"
+            );
         }
     }
 }

@@ -26,7 +26,7 @@ pub struct AuthorizationServerMetadata {
     pub registration_endpoint: Option<String>,
     /// Token revocation (RFC 7009).
     pub revocation_endpoint: String,
-    /// Advertised scopes, if configured.
+    /// Advertised scopes, if configured (never `offline_access`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub scopes_supported: Vec<String>,
     /// `["code"]`.
@@ -64,7 +64,15 @@ pub(super) fn build(inner: &Inner) -> AuthorizationServerMetadata {
             .dynamic_registration
             .then(|| url(&inner.paths.register)),
         revocation_endpoint: url(&inner.paths.revoke),
-        scopes_supported: inner.config.scopes_supported.clone(),
+        // Like the resource side, never advertise `offline_access`: refresh
+        // tokens follow from the client's grant types, not from a scope.
+        scopes_supported: inner
+            .config
+            .scopes_supported
+            .iter()
+            .filter(|s| *s != "offline_access")
+            .cloned()
+            .collect(),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
         grant_types_supported: strings(&["authorization_code", "refresh_token"]),

@@ -64,7 +64,7 @@ pub struct AuthorizationServerConfig {
     pub metadata_documents: MetadataDocumentPolicy,
     /// Largest request body accepted by the endpoints (default 16 KiB).
     pub max_body_bytes: usize,
-    /// Scopes advertised in the metadata (optional).
+    /// Scopes advertised in the metadata (optional; `offline_access` is left out).
     pub scopes_supported: Vec<String>,
     /// Secret from which a rotated refresh token is derived from its
     /// predecessor (so concurrent refreshes get the same answer). Instances

@@ -14,7 +14,7 @@ use bmm_oauth::server::Consent;
 use bmm_oauth::{
     AuthorizationServer, AuthorizationServerConfig, JwksCache, KeyRing, MemoryStore, Principal,
     ResourceRecord, ResourceServer, ResourceServerConfig, ResourceUri, SigningAlgorithm,
-    StaticUser,
+    StaticUser, Store,
 };
 use http_body_util::BodyExt as _;
 use serde_json::Value;
@@ -94,6 +94,8 @@ pub(crate) struct Options {
     pub(crate) consent: Arc<dyn Consent>,
     pub(crate) alg: SigningAlgorithm,
     pub(crate) config: Box<dyn FnOnce(&mut AuthorizationServerConfig)>,
+    /// The store the authorization server uses, given the fixture's.
+    pub(crate) store: Box<dyn FnOnce(Arc<MemoryStore>) -> Arc<dyn Store>>,
 }
 
 impl Default for Options {
@@ -102,6 +104,7 @@ impl Default for Options {
             consent: Arc::new(StaticUser::auto_approving("alice")),
             alg: SigningAlgorithm::Es256,
             config: Box::new(|_| {}),
+            store: Box::new(|store| store),
         }
     }
 }
@@ -131,7 +134,7 @@ impl Fixture {
         (options.config)(&mut config);
         let server = AuthorizationServer::with_clock(
             config,
-            store.clone(),
+            (options.store)(store.clone()),
             options.consent,
             keys.clone(),
             clock.clone(),
@@ -171,6 +174,10 @@ impl Fixture {
             .route(
                 "/mcp/a/write",
                 post(whoami).layer(rs_a.layer_with_scopes(&["notes:write"])),
+            )
+            .route(
+                "/mcp/a/both",
+                post(whoami).layer(rs_a.layer_with_scopes(&["notes:read", "notes:write"])),
             )
             .route("/mcp/b", post(whoami).layer(rs_b.layer()))
             .merge(rs_a.metadata_router())

@@ -1,6 +1,7 @@
 //! Positive flows end to end through the real routers, plus the behaviours around them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -8,10 +9,13 @@ use axum::http::{StatusCode, header};
 use axum::routing::get;
 use bmm_oauth::clock::Clock as _;
 use bmm_oauth::resource_server::JwksSource;
+use bmm_oauth::secret::SecretHash;
 use bmm_oauth::server::StaticUser;
+use bmm_oauth::store::{CodeLookup, CodeRecord, PendingAuthorization, RefreshRecord};
 use bmm_oauth::token::sign_access_token;
 use bmm_oauth::{
-    JwksCache, ResourceServer, ResourceServerConfig, ResourceUri, SigningAlgorithm, SigningKey,
+    ClientRecord, JwksCache, MemoryStore, ResourceRecord, ResourceServer, ResourceServerConfig,
+    ResourceUri, SigningAlgorithm, SigningKey, Store,
 };
 use serde_json::{Value, json};
 
@@ -49,6 +53,36 @@ async fn metadata_advertises_exactly_what_is_supported() {
     let jwks = fx.get("/jwks.json").await.json();
     assert_eq!(jwks["keys"][0]["kid"], fx.keys.current().kid());
     assert!(jwks["keys"][0].get("d").is_none());
+}
+
+#[tokio::test]
+async fn metadata_never_advertises_offline_access() {
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| {
+            c.scopes_supported = vec![
+                "notes:read".into(),
+                "offline_access".into(),
+                "notes:write".into(),
+            ];
+        }),
+        ..Options::default()
+    });
+    let m = fx
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json();
+    assert_eq!(m["scopes_supported"], json!(["notes:read", "notes:write"]));
+    assert_eq!(
+        fx.server.metadata().scopes_supported,
+        ["notes:read", "notes:write"]
+    );
+    // With nothing else configured, no scopes are advertised at all.
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| c.scopes_supported = vec!["offline_access".into()]),
+        ..Options::default()
+    });
+    let m = fx.get("/.well-known/openid-configuration").await.json();
+    assert!(m.get("scopes_supported").is_none(), "{m}");
 }
 
 #[tokio::test]
@@ -253,6 +287,147 @@ async fn refresh_rotates_and_concurrent_refreshes_get_the_same_answer() {
     );
 }
 
+/// A store whose refresh-token lookups, once armed, wait until both of two
+/// concurrent refreshes have made theirs: both then try to rotate the token.
+struct LookupGate {
+    inner: Arc<MemoryStore>,
+    /// Lookups still to hold at the barrier.
+    armed: AtomicUsize,
+    barrier: tokio::sync::Barrier,
+    /// Rotations refused because another request rotated the token first.
+    lost_rotations: AtomicUsize,
+}
+
+impl LookupGate {
+    fn new(inner: Arc<MemoryStore>) -> Self {
+        Self {
+            inner,
+            armed: AtomicUsize::new(0),
+            barrier: tokio::sync::Barrier::new(2),
+            lost_rotations: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for LookupGate {
+    async fn resource(&self, uri: &ResourceUri) -> bmm_oauth::Result<Option<ResourceRecord>> {
+        self.inner.resource(uri).await
+    }
+    async fn insert_client(&self, client: ClientRecord) -> bmm_oauth::Result<()> {
+        self.inner.insert_client(client).await
+    }
+    async fn client(&self, client_id: &str) -> bmm_oauth::Result<Option<ClientRecord>> {
+        self.inner.client(client_id).await
+    }
+    async fn touch_client(&self, client_id: &str, now: i64) -> bmm_oauth::Result<()> {
+        self.inner.touch_client(client_id, now).await
+    }
+    async fn delete_stale_clients(&self, never: i64, unused: i64) -> bmm_oauth::Result<usize> {
+        self.inner.delete_stale_clients(never, unused).await
+    }
+    async fn insert_pending(&self, pending: PendingAuthorization) -> bmm_oauth::Result<()> {
+        self.inner.insert_pending(pending).await
+    }
+    async fn take_pending(&self, id: &str) -> bmm_oauth::Result<Option<PendingAuthorization>> {
+        self.inner.take_pending(id).await
+    }
+    async fn insert_code(&self, code: CodeRecord) -> bmm_oauth::Result<()> {
+        self.inner.insert_code(code).await
+    }
+    async fn consume_code(&self, hash: &SecretHash) -> bmm_oauth::Result<CodeLookup> {
+        self.inner.consume_code(hash).await
+    }
+    async fn set_code_family(&self, hash: &SecretHash, family: &str) -> bmm_oauth::Result<()> {
+        self.inner.set_code_family(hash, family).await
+    }
+    async fn insert_refresh(&self, token: RefreshRecord) -> bmm_oauth::Result<()> {
+        self.inner.insert_refresh(token).await
+    }
+    async fn refresh(&self, hash: &SecretHash) -> bmm_oauth::Result<Option<RefreshRecord>> {
+        let found = self.inner.refresh(hash).await?;
+        if self
+            .armed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            self.barrier.wait().await;
+        }
+        Ok(found)
+    }
+    async fn rotate_refresh(
+        &self,
+        old: &SecretHash,
+        now: i64,
+        successor: RefreshRecord,
+    ) -> bmm_oauth::Result<bool> {
+        let rotated = self.inner.rotate_refresh(old, now, successor).await?;
+        if !rotated {
+            self.lost_rotations.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(rotated)
+    }
+    async fn revoke_family(&self, family: &str) -> bmm_oauth::Result<()> {
+        self.inner.revoke_family(family).await
+    }
+    async fn purge_expired(&self, now: i64) -> bmm_oauth::Result<()> {
+        self.inner.purge_expired(now).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_refreshes_agree_and_a_later_replay_revokes_the_family() {
+    let slot = Arc::new(std::sync::OnceLock::new());
+    let keep = slot.clone();
+    let fx = Arc::new(Fixture::with(Options {
+        store: Box::new(move |memory| {
+            let gate = Arc::new(LookupGate::new(memory));
+            keep.set(gate.clone()).ok();
+            gate
+        }),
+        ..Options::default()
+    }));
+    let gate: Arc<LookupGate> = slot.get().unwrap().clone();
+    let (client, _, rt) = fx.tokens().await;
+
+    // Both requests look the token up before either rotates it.
+    gate.armed.store(2, Ordering::SeqCst);
+    let refresh = || {
+        let (fx, client, rt) = (fx.clone(), client.clone(), rt.clone());
+        tokio::spawn(async move { fx.refresh(&client, &rt).await })
+    };
+    let (a, b) = (refresh(), refresh());
+    let (a, b) = tokio::time::timeout(Duration::from_secs(10), async {
+        (a.await.unwrap(), b.await.unwrap())
+    })
+    .await
+    .expect("both refreshes reach the barrier");
+    assert_eq!(gate.armed.load(Ordering::SeqCst), 0);
+    assert_eq!(gate.lost_rotations.load(Ordering::SeqCst), 1);
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.json());
+    assert_eq!(b.status, StatusCode::OK, "{:?}", b.json());
+    let next = a.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(next, rt);
+    assert_eq!(b.json()["refresh_token"], next.as_str());
+
+    // The successor is rotated in turn; then, still inside the grace window,
+    // the original token comes back: a replay, and the family is revoked.
+    let third = fx.refresh(&client, &next).await;
+    assert_eq!(third.status, StatusCode::OK);
+    let newest = third.json()["refresh_token"].as_str().unwrap().to_owned();
+    let replay = fx.refresh(&client, &rt).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(
+        replay.json()["error_description"],
+        "refresh token reuse detected; the grant is revoked"
+    );
+    let revoked = fx.refresh(&client, &newest).await;
+    assert_eq!(revoked.status, StatusCode::BAD_REQUEST);
+    assert_eq!(revoked.json()["error"], "invalid_grant");
+    assert_eq!(revoked.json()["error_description"], "refresh token revoked");
+}
+
 #[tokio::test]
 async fn revocation_answers_success_for_unknown_tokens() {
     let fx = Fixture::new();
@@ -294,6 +469,72 @@ async fn every_algorithm_issues_verifiable_tokens() {
             StatusCode::OK,
             "{alg:?}: {}",
             reply.www_authenticate()
+        );
+    }
+}
+
+/// An independent JWT library verifies the issued tokens against the published JWKS.
+#[tokio::test]
+async fn jsonwebtoken_verifies_issued_tokens_with_the_published_jwks() {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+    for (alg, expected) in [
+        (SigningAlgorithm::Rs256, Algorithm::RS256),
+        (SigningAlgorithm::Es256, Algorithm::ES256),
+        (SigningAlgorithm::EdDsa, Algorithm::EdDSA),
+    ] {
+        let fx = Fixture::with(Options {
+            alg,
+            ..Options::default()
+        });
+        let (client, at, _) = fx.tokens().await;
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_slice(&fx.get("/jwks.json").await.body).unwrap();
+        let header = decode_header(&at).unwrap();
+        assert_eq!(header.alg, expected);
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+        let key = DecodingKey::from_jwk(jwk).unwrap();
+        let mut validation = Validation::new(expected);
+        validation.set_audience(&[RES_A]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub", "aud"]);
+        validation.validate_nbf = true;
+        let claims = decode::<Value>(&at, &key, &validation)
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"))
+            .claims;
+        assert_eq!(claims["iss"], ISSUER, "{alg:?}");
+        assert_eq!(claims["sub"], "alice", "{alg:?}");
+        assert_eq!(claims["aud"], RES_A, "{alg:?}");
+        assert_eq!(claims["client_id"], client.as_str(), "{alg:?}");
+        assert_eq!(claims["scope"], "notes:read", "{alg:?}");
+        let (exp, iat) = (claims["exp"].as_i64(), claims["iat"].as_i64());
+        assert_eq!(iat, Some(fx.clock.now()), "{alg:?}");
+        assert_eq!(exp, Some(fx.clock.now() + 600), "{alg:?}");
+        assert!(
+            claims["jti"].as_str().is_some_and(|j| !j.is_empty()),
+            "{alg:?}"
+        );
+
+        // The same validation refuses the token for another audience or issuer,
+        // and a token signed by a key outside the JWKS.
+        let mut other = validation.clone();
+        other.set_audience(&[RES_B]);
+        let err = decode::<Value>(&at, &key, &other).unwrap_err();
+        assert_eq!(
+            *err.kind(),
+            jsonwebtoken::errors::ErrorKind::InvalidAudience
+        );
+        let mut other = validation.clone();
+        other.set_issuer(&["https://other.example"]);
+        let err = decode::<Value>(&at, &key, &other).unwrap_err();
+        assert_eq!(*err.kind(), jsonwebtoken::errors::ErrorKind::InvalidIssuer);
+        let stranger = SigningKey::generate(alg).unwrap();
+        let key = DecodingKey::from_jwk(stranger.public_jwk()).unwrap();
+        let err = decode::<Value>(&at, &key, &validation).unwrap_err();
+        assert_eq!(
+            *err.kind(),
+            jsonwebtoken::errors::ErrorKind::InvalidSignature,
+            "{alg:?}"
         );
     }
 }
@@ -469,6 +710,43 @@ async fn client_id_metadata_documents_are_fetched_validated_and_cached() {
 }
 
 #[tokio::test]
+async fn a_cached_metadata_document_is_fetched_once_until_it_expires() {
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| c.metadata_documents.allow_loopback = true),
+        ..Options::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = format!("http://{}/client.json", listener.local_addr().unwrap());
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let body = document(&client).to_string();
+    let count = fetches.clone();
+    let router = Router::new().route(
+        "/client.json",
+        get(move || async move {
+            count.fetch_add(1, Ordering::SeqCst);
+            body
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let first = fx.code(&client, &[]).await;
+    let _second = fx.code(&client, &[]).await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // The token request finds the client in the cache too.
+    let reply = fx.exchange(&client, &first).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // Past the cache lifetime (300 s by default) the document is fetched again.
+    let ttl = bmm_oauth::server::MetadataDocumentPolicy::default().cache_ttl_secs;
+    fx.clock.advance(ttl - 1);
+    fx.code(&client, &[]).await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    fx.clock.advance(1);
+    fx.code(&client, &[]).await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn metadata_documents_on_private_addresses_are_refused_by_default() {
     let fx = Fixture::new();
     let base = document_host().await;
@@ -492,6 +770,51 @@ async fn cleanup_deletes_stale_registrations_and_keeps_used_ones() {
     // The used client still works.
     let code = fx.code(&used, &[]).await;
     assert_eq!(fx.exchange(&used, &code).await.status, StatusCode::OK);
+}
+
+const DAY: i64 = 24 * 3600;
+
+#[tokio::test]
+async fn cleanup_deletes_clients_unused_for_the_configured_time() {
+    let fx = Fixture::with(Options {
+        config: Box::new(|c| c.unused_client_secs = 7 * DAY),
+        ..Options::default()
+    });
+    let (idle, _, _) = fx.tokens().await;
+    let (active, _, rt) = fx.tokens().await;
+    // A refresh is a use too.
+    fx.clock.advance(3 * DAY);
+    assert_eq!(fx.refresh(&active, &rt).await.status, StatusCode::OK);
+    // Seven days after its last token the idle client is still kept ...
+    fx.clock.advance(4 * DAY);
+    assert_eq!(fx.server.cleanup().await.unwrap(), 0);
+    assert_eq!(fx.store.client_count(), 2);
+    // ... and one second later it is deleted, while the one used since stays.
+    fx.clock.advance(1);
+    assert_eq!(fx.server.cleanup().await.unwrap(), 1);
+    assert_eq!(fx.store.client_count(), 1);
+    let reply = fx.authorize(&idle, &[]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error().as_deref(), Some("invalid_client"));
+    let code = fx.code(&active, &[]).await;
+    assert_eq!(fx.exchange(&active, &code).await.status, StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawned_cleanup_runs_at_once_and_then_every_interval() {
+    let fx = Fixture::new();
+    fx.public_client().await;
+    fx.clock.advance(2 * DAY);
+    let task = fx.server.spawn_cleanup(Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fx.store.client_count(), 0);
+    fx.public_client().await;
+    fx.clock.advance(2 * DAY);
+    tokio::time::sleep(Duration::from_secs(3598)).await;
+    assert_eq!(fx.store.client_count(), 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fx.store.client_count(), 0);
+    task.abort();
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The negative suite: every case drives the real router and asserts the exact error.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -1072,4 +1073,126 @@ async fn challenges_never_name_offline_access() {
         ]))
         .contains("offline_access")
     );
+}
+
+/// The auth-params of a `Bearer` challenge, quoted strings unescaped; each
+/// name at most once.
+fn challenge_params(challenge: &str) -> BTreeMap<String, String> {
+    let rest = challenge
+        .strip_prefix("Bearer ")
+        .unwrap_or_else(|| panic!("not a Bearer challenge: {challenge}"));
+    let mut chars = rest.chars().peekable();
+    let mut params = BTreeMap::new();
+    loop {
+        while chars.next_if(|c| *c == ' ' || *c == ',').is_some() {}
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if name.is_empty() {
+            return params;
+        }
+        assert_eq!(chars.next(), Some('"'), "{challenge}");
+        let mut value = String::new();
+        loop {
+            match chars.next() {
+                Some('\\') => value.extend(chars.next()),
+                Some('"') => break,
+                Some(c) => value.push(c),
+                None => panic!("unterminated value in {challenge}"),
+            }
+        }
+        assert!(
+            params.insert(name.clone(), value).is_none(),
+            "{name} repeated in {challenge}"
+        );
+    }
+}
+
+/// Every challenge names the metadata and the scopes the operation needs;
+/// refusals of a token also say why (RFC 6750 §3, RFC 9728 §5.1).
+#[tokio::test]
+async fn challenges_name_the_needed_scopes_the_metadata_and_the_error() {
+    let fx = Fixture::new();
+    let (_, read_only, _) = fx.tokens().await;
+    let mut expired = claims(&fx);
+    expired.iat -= 7200;
+    expired.nbf -= 7200;
+    expired.exp = expired.iat + 600;
+    let expired = signed(&fx, &expired);
+    let metadata = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp/a";
+    // Path, Authorization header, status and the challenge's parameters.
+    type Params<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Option<String>, StatusCode, Params<'_>); 6] = [
+        (
+            "/mcp/a",
+            None,
+            UNAUTHORIZED,
+            &[("resource_metadata", metadata), ("scope", "notes:read")],
+        ),
+        (
+            "/mcp/a/both",
+            None,
+            UNAUTHORIZED,
+            &[
+                ("resource_metadata", metadata),
+                ("scope", "notes:read notes:write"),
+            ],
+        ),
+        (
+            "/mcp/a",
+            Some("Bearer not.a.token".into()),
+            UNAUTHORIZED,
+            &[
+                ("resource_metadata", metadata),
+                ("scope", "notes:read"),
+                ("error", "invalid_token"),
+                ("error_description", "malformed token"),
+            ],
+        ),
+        (
+            "/mcp/a",
+            Some(format!("Bearer {expired}")),
+            UNAUTHORIZED,
+            &[
+                ("resource_metadata", metadata),
+                ("scope", "notes:read"),
+                ("error", "invalid_token"),
+                ("error_description", "token expired"),
+            ],
+        ),
+        (
+            "/mcp/a/both",
+            Some(format!("Bearer {expired}")),
+            UNAUTHORIZED,
+            &[
+                ("resource_metadata", metadata),
+                ("scope", "notes:read notes:write"),
+                ("error", "invalid_token"),
+                ("error_description", "token expired"),
+            ],
+        ),
+        (
+            "/mcp/a/both",
+            Some(format!("Bearer {read_only}")),
+            StatusCode::FORBIDDEN,
+            &[
+                ("resource_metadata", metadata),
+                ("scope", "notes:read notes:write"),
+                ("error", "insufficient_scope"),
+                ("error_description", "the token lacks a required scope"),
+            ],
+        ),
+    ];
+    for (path, authorization, status, expected) in cases {
+        let reply = fx.call(path, authorization.as_deref()).await;
+        let what = format!("{path} with {authorization:?}");
+        assert_eq!(reply.status, status, "{what}");
+        let expected: BTreeMap<String, String> = expected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(
+            challenge_params(&reply.www_authenticate()),
+            expected,
+            "{what}"
+        );
+    }
 }

@@ -4,11 +4,12 @@
 //! arrays), each with the exact reason.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use bmm_oauth::clock::{Clock as _, SystemClock};
+use bmm_oauth::clock::{Clock as _, ManualClock, SystemClock};
 use bmm_oauth::keys::SigningKey;
 use bmm_oauth::token::{AccessTokenClaims, sign_access_token, sign_jwt};
 use bmm_oauth::{
@@ -302,5 +303,54 @@ async fn issued_tokens_round_trip() {
             debug.contains("\"bob\"") && debug.contains("\"notes:write\""),
             "{debug}"
         );
+    }
+}
+
+/// `exp` and `nbf` are honoured with the configured leeway (30 s by
+/// default) and not a second more, whether or not the token is cached.
+#[tokio::test]
+async fn expiry_and_not_before_allow_exactly_the_leeway() {
+    const T0: i64 = 1_000_000;
+    let keys = Arc::new(KeyRing::generate(SigningAlgorithm::Es256).unwrap());
+    let token = sign_jwt(
+        &keys.current(),
+        Some("at+jwt"),
+        &with(json!({"iat": T0, "nbf": T0, "exp": T0 + 600})),
+    )
+    .unwrap();
+    let expired = Err(BearerError::InvalidToken("token expired".into()));
+    let early = Err(BearerError::InvalidToken("token not yet valid".into()));
+    let default_leeway = ResourceServerConfig::new(ResourceUri::parse(RES_A).unwrap(), ISSUER)
+        .leeway
+        .as_secs() as i64;
+    assert_eq!(default_leeway, 30);
+    for leeway in [default_leeway, 5, 0] {
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut config = ResourceServerConfig::new(ResourceUri::parse(RES_A).unwrap(), ISSUER);
+        config.leeway = Duration::from_secs(leeway as u64);
+        let rs = ResourceServer::with_clock(
+            config,
+            Arc::new(JwksCache::new(keys.clone())),
+            clock.clone(),
+        );
+        let at = |now: i64| {
+            clock.set(now);
+            let rs = rs.clone();
+            let token = token.clone();
+            async move {
+                let uncached = rs
+                    .verify_uncached(&token)
+                    .await
+                    .map(|p| p.subject().to_owned());
+                let cached = rs.verify(&token).await.map(|p| p.subject().to_owned());
+                assert_eq!(uncached, cached, "leeway {leeway} at {now}");
+                uncached
+            }
+        };
+        let alice = Ok("alice".to_owned());
+        assert_eq!(at(T0 - leeway - 1).await, early, "leeway {leeway}");
+        assert_eq!(at(T0 - leeway).await, alice, "leeway {leeway}");
+        assert_eq!(at(T0 + 600 + leeway - 1).await, alice, "leeway {leeway}");
+        assert_eq!(at(T0 + 600 + leeway).await, expired, "leeway {leeway}");
     }
 }
