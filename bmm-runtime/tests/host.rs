@@ -114,6 +114,49 @@ async fn a_replacement_over_http_lets_calls_in_flight_finish_on_the_old_version(
     assert_eq!(in_flight.await.unwrap(), "1.0.0");
 }
 
+#[test]
+fn script_limits_default_to_two_seconds_and_32_mib() {
+    let config = bmm_runtime::SandboxConfig::default();
+    // Two seconds of running JavaScript; waits on `fetch` count only toward
+    // the overall bound.
+    assert_eq!(config.cpu_time_limit, Duration::from_secs(2));
+    assert_eq!(config.wall_time_limit, Duration::from_secs(10));
+    assert_eq!(config.memory_limit, 32 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_hit_is_a_tool_error_and_ends_that_call_only() {
+    let mut config = HostConfig::default();
+    config.sandbox.cpu_time_limit = Duration::from_millis(200);
+    config.sandbox.memory_limit = 8 << 20;
+    let host = Host::new(config).unwrap();
+    let spec = check(
+        &json!({
+            "bmm": "1", "name": "Limits", "slug": "limits", "description": "Hits its limits.",
+            "tools": [
+                {"name": "spin", "description": "Spins.", "input_schema": {"type": "object"},
+                 "implementation": {"kind": "script", "source": "export default () => { for (;;) {} }"}},
+                {"name": "hoard", "description": "Hoards memory.", "input_schema": {"type": "object"},
+                 "implementation": {"kind": "script", "source": "export default () => { const a = []; for (;;) a.push('x'.repeat(1024)); }"}},
+                {"name": "fine", "description": "Answers.", "input_schema": {"type": "object"},
+                 "implementation": {"kind": "script", "source": "export default () => 'fine'"}}
+            ]
+        }),
+        &CheckOptions::default(),
+    )
+    .unwrap();
+    host.deploy(&spec, Secrets::new()).unwrap();
+    let server = host.server("limits").unwrap();
+    for (tool, words) in [("spin", "CPU time"), ("hoard", "memory")] {
+        let result = server.call(tool, None).await.unwrap();
+        assert_eq!(result.is_error, Some(true), "{tool}: {result:?}");
+        assert!(text(&result).contains(words), "{tool}: {}", text(&result));
+    }
+    let result = server.call("fine", None).await.unwrap();
+    assert_eq!(result.is_error, Some(false));
+    assert_eq!(text(&result), "fine");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_deploy_leaves_the_serving_version_alone() {
     let host = Host::new(HostConfig::default()).unwrap();
