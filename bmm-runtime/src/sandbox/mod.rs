@@ -51,9 +51,9 @@ pub struct SandboxConfig {
     pub max_log_bytes: usize,
     /// How long a call may wait for a place in the workers' queue before
     /// [`Error::Overloaded`] (default 5 s). The queue has one place per
-    /// worker, so a queued call then waits for at most one call per worker;
-    /// one tenant holds at most one place per worker, so other tenants' calls
-    /// find places between its calls.
+    /// worker, so a queued call then waits for at most one call per worker.
+    /// A tenant's calls beyond one per worker wait at its own gate, not in
+    /// line for the queue, so another tenant's call is never behind them.
     pub queue_timeout: Duration,
     /// Warm engines each worker keeps, least recently used evicted (default
     /// 16). `0` builds a fresh engine for every call and drops it afterwards:
