@@ -1088,19 +1088,26 @@ async fn escape_promises_that_never_settle() {
     );
 }
 
+/// Starts `count` calls of a script that spins forever, all through `gate`.
+fn spin_calls(
+    h: &Harness,
+    gate: &TenantGate,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<Result<ScriptOutput, Error>>> {
+    let spin = Script::new("export default () => { for (;;) {} }").unwrap();
+    (0..count)
+        .map(|_| {
+            let (sandbox, gate, spin, env) =
+                (h.sandbox.clone(), gate.clone(), spin.clone(), h.env.clone());
+            tokio::spawn(async move { sandbox.call(&gate, &spin, &json!({}), &env).await })
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_tenant_cannot_starve_another() {
     let h = harness_with(slow_config()).await;
-    let hog = TenantGate::new(1);
-    let spin = Script::new("export default () => { for (;;) {} }").unwrap();
-    let mut hogs = Vec::new();
-    for _ in 0..3 {
-        let (sandbox, hog, spin, env) =
-            (h.sandbox.clone(), hog.clone(), spin.clone(), h.env.clone());
-        hogs.push(tokio::spawn(async move {
-            sandbox.call(&hog, &spin, &json!({}), &env).await
-        }));
-    }
+    let hogs = spin_calls(&h, &TenantGate::new(1), 3);
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The hog holds one worker at most; the other tenant gets the other one at once.
     let started = Instant::now();
@@ -1126,20 +1133,7 @@ async fn a_flooding_tenant_with_a_wide_gate_cannot_starve_another() {
     // queue no more than one call per worker, so another server's call waits
     // behind at most that many, not behind the whole flood.
     let h = harness_with(slow_config()).await;
-    let flood = TenantGate::new(32);
-    let spin = Script::new("export default () => { for (;;) {} }").unwrap();
-    let mut hogs = Vec::new();
-    for _ in 0..10 {
-        let (sandbox, flood, spin, env) = (
-            h.sandbox.clone(),
-            flood.clone(),
-            spin.clone(),
-            h.env.clone(),
-        );
-        hogs.push(tokio::spawn(async move {
-            sandbox.call(&flood, &spin, &json!({}), &env).await
-        }));
-    }
+    let hogs = spin_calls(&h, &TenantGate::new(32), 10);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     h.still_serving().await;
