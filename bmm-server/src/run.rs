@@ -67,10 +67,13 @@ pub(crate) struct RunArgs {
     /// verify about three times faster than ES256 or EdDSA ones.
     #[arg(long, value_enum, requires = "auth", default_value_t = SigningArg::Rs256)]
     signing_alg: SigningArg,
-    /// Require OAuth access tokens issued by this external authorization server.
-    #[arg(long, value_name = "URL", requires = "jwks_uri")]
+    /// Require OAuth access tokens issued by this external authorization server
+    /// (its issuer identifier, exactly as its tokens carry it).
+    #[arg(long, value_name = "URL")]
     issuer: Option<String>,
-    /// Where the external issuer publishes its signing keys (JWKS).
+    /// Where the external issuer publishes its signing keys (JWKS); default:
+    /// the `jwks_uri` of the issuer's metadata (RFC 8414 or OpenID Connect
+    /// Discovery), read at start.
     #[arg(long, value_name = "URL", requires = "issuer")]
     jwks_uri: Option<String>,
     /// The URL clients reach this server at (its resources are named from it);
@@ -153,6 +156,35 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot serve {}", spec.spec().slug))?;
     }
 
+    let source = match (args.auth, &args.issuer) {
+        (Some(AuthArg::Local), _) => Some(TokenSource::Local {
+            auto_approve: args.auto_approve,
+            algorithm: args.signing_alg.into(),
+        }),
+        (None, Some(issuer)) => {
+            let jwks_uri = match &args.jwks_uri {
+                Some(jwks_uri) => jwks_uri.clone(),
+                None => {
+                    let found = bmm_oauth::resource_server::discover_jwks_uri(issuer)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot find the signing keys of {issuer} from its metadata \
+                                 (RFC 8414); give them with --jwks-uri"
+                            )
+                        })?;
+                    say!("bmm: signing keys of {issuer} at {found} (from its metadata)");
+                    found
+                }
+            };
+            Some(TokenSource::External {
+                issuer: issuer.clone(),
+                jwks_uri,
+            })
+        }
+        _ => None,
+    };
+
     let address = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -163,17 +195,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let router = match specs.as_slice() {
         [single] if args.spec.is_some() => host.single_router(single.spec().slug.as_str()),
         _ => host.router(),
-    };
-    let source = match (args.auth, &args.issuer, &args.jwks_uri) {
-        (Some(AuthArg::Local), _, _) => Some(TokenSource::Local {
-            auto_approve: args.auto_approve,
-            algorithm: args.signing_alg.into(),
-        }),
-        (None, Some(issuer), Some(jwks_uri)) => Some(TokenSource::External {
-            issuer: issuer.clone(),
-            jwks_uri: jwks_uri.clone(),
-        }),
-        _ => None,
     };
     // The local authorization server's clean-up runs as long as this binding lives.
     let (router, _cleanup) = match &source {

@@ -67,28 +67,42 @@ impl HttpJwks {
 #[async_trait]
 impl JwksSource for HttpJwks {
     async fn fetch(&self) -> Result<JwkSet> {
-        let err = |reason: String| Error::Fetch {
+        let body = fetch_limited(&self.client, &self.url, self.max_bytes).await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Fetch {
             url: self.url.clone(),
-            reason,
-        };
-        let mut response = self
-            .client
-            .get(&self.url)
-            .send()
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(err(format!("status {}", response.status().as_u16())));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| err(e.to_string()))? {
-            if body.len() + chunk.len() > self.max_bytes {
-                return Err(err("JWKS too large".into()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|e| err(format!("not a JWKS: {e}")))
+            reason: format!("not a JWKS: {e}"),
+        })
     }
+}
+
+/// GETs `url` with `client` and returns the body of a 2xx answer, refusing
+/// one longer than `max_bytes`.
+pub(crate) async fn fetch_limited(
+    client: &reqwest::Client,
+    url: &str,
+    max_bytes: usize,
+) -> Result<Vec<u8>> {
+    let err = |reason: String| Error::Fetch {
+        url: url.to_owned(),
+        reason,
+    };
+    let mut response = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(err(format!("status {}", response.status().as_u16())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| err(e.to_string()))? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(err(format!("document larger than {max_bytes} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A verification key taken from the JWKS: the public key parsed once, with

@@ -2,6 +2,7 @@
 //! RFC 9728 protected resource metadata.
 
 mod cache;
+mod discovery;
 mod jwks;
 mod jws;
 mod layer;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+pub use discovery::{discover_jwks_uri, metadata_urls};
 pub use jwks::{HttpJwks, JwksCache, JwksSource, VerificationKey};
 pub use layer::{BearerLayer, BearerService};
 pub use metadata::{ProtectedResourceMetadata, ResourceDirectory, protected_resource_router};

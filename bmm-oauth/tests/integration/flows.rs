@@ -1020,3 +1020,71 @@ async fn a_multi_tenant_host_serves_path_aware_metadata_per_slug() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test]
+async fn signing_keys_are_discovered_from_the_issuer_metadata() {
+    use bmm_oauth::resource_server::discover_jwks_uri;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let metadata = |issuer: String, jwks: &str| {
+        let body = json!({"issuer": issuer, "jwks_uri": jwks}).to_string();
+        get(move || async move { body })
+    };
+    let router = Router::new()
+        // RFC 8414, path inserted.
+        .route(
+            "/.well-known/oauth-authorization-server/one",
+            metadata(format!("{base}/one"), "https://keys.example/one"),
+        )
+        // Only OpenID Connect Discovery, appended to the path.
+        .route(
+            "/two/.well-known/openid-configuration",
+            metadata(format!("{base}/two"), "https://keys.example/two"),
+        )
+        // Metadata that names another issuer.
+        .route(
+            "/.well-known/oauth-authorization-server/three",
+            metadata(
+                "https://elsewhere.example".into(),
+                "https://keys.example/three",
+            ),
+        )
+        // No jwks_uri.
+        .route(
+            "/.well-known/oauth-authorization-server/four",
+            get({
+                let body = json!({"issuer": format!("{base}/four")}).to_string();
+                move || async move { body }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    assert_eq!(
+        discover_jwks_uri(&format!("{base}/one")).await.unwrap(),
+        "https://keys.example/one"
+    );
+    assert_eq!(
+        discover_jwks_uri(&format!("{base}/two")).await.unwrap(),
+        "https://keys.example/two"
+    );
+    // Issuers are compared exactly: a trailing slash is another issuer.
+    for (issuer, words) in [
+        (format!("{base}/one/"), "names the issuer"),
+        (format!("{base}/three"), "names the issuer"),
+        (format!("{base}/four"), "names no jwks_uri"),
+    ] {
+        match discover_jwks_uri(&issuer).await {
+            Err(bmm_oauth::Error::Config(message)) => {
+                assert!(message.contains(words), "{issuer}: {message}")
+            }
+            other => panic!("{issuer}: {other:?}"),
+        }
+    }
+    // Nothing at any of the three places: each is named in the error.
+    match discover_jwks_uri(&format!("{base}/five")).await {
+        Err(bmm_oauth::Error::Fetch { reason, .. }) => {
+            assert_eq!(reason.matches("status 404").count(), 3, "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -3,6 +3,7 @@
 //! own, run in-process on loopback with an RS256 key ring, so that the test can
 //! both go through its code flow and mint tokens directly with its keys.
 
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -327,4 +328,65 @@ fn forged_with_published_kid(auth: &ExternalAs, resource: &str) -> String {
     let forger =
         SigningKey::from_pem(SigningAlgorithm::Rs256, pem.as_bytes(), Some(published_kid)).unwrap();
     sign_access_token(&forger, &auth.claims(resource)).unwrap()
+}
+
+#[test]
+fn external_issuer_keys_are_found_from_its_metadata() {
+    let auth = ExternalAs::start();
+    // No --jwks-uri: bmm run reads it from the issuer's RFC 8414 metadata.
+    let runner = Runner::start(&unit_converter(), &["--issuer", &auth.issuer]);
+    let resource = format!("http://{}/mcp/unit-converter", runner.addr);
+    block_on(async {
+        let client = reqwest::Client::new();
+        let response = mcp(
+            &client,
+            &resource,
+            Some(&auth.mint(&resource)),
+            "tools/call",
+            convert(2.5),
+        )
+        .await;
+        converted(response, 2500.0).await;
+        let response = mcp(
+            &client,
+            &resource,
+            Some(&forged_with_published_kid(&auth, &resource)),
+            "tools/call",
+            convert(1.0),
+        )
+        .await;
+        assert_eq!(response.status(), 401);
+    });
+}
+
+#[test]
+fn an_issuer_whose_keys_cannot_be_found_stops_bmm_run() {
+    let auth = ExternalAs::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let spec = workspace().join("examples/specs/unit-converter.json");
+    for (issuer, words) in [
+        // Issuers are compared exactly: the metadata names it without the slash.
+        (format!("{}/", auth.issuer), "names the issuer"),
+        // Nothing answers there.
+        (format!("http://{closed}"), "no metadata found"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_bmm"))
+            .arg("run")
+            .arg("--spec")
+            .arg(&spec)
+            .args(["--port", "0", "--issuer", &issuer])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{issuer}: {stderr}");
+        assert!(stderr.contains(words), "{issuer}: {stderr}");
+        assert!(stderr.contains("--jwks-uri"), "{issuer}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("listening"),
+            "{issuer}: it listened before failing"
+        );
+    }
 }
