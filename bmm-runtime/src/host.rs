@@ -13,7 +13,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -253,16 +253,29 @@ impl Host {
 /// `/mcp/{slug}`, with the slug as sent, not percent-decoded: a server has
 /// one path, its canonical resource URI, and `/mcp/unit%2Dconverter` is not
 /// it (an authentication layer routed by path would not protect it).
-async fn serve_mcp(
-    State(host): State<Host>,
-    Path(slug): Path<String>,
-    request: Request,
-) -> Response {
-    // axum percent-decodes path parameters; the segment as sent is the last
-    // one of the request's path (the route's last, even when nested).
-    // Another spelling of a slug names no server.
-    let sent = request.uri().path().rsplit('/').next().unwrap_or_default();
-    let slug = if sent == slug { slug } else { sent.to_owned() };
+/// The `404` for a request to `path`, where no MCP server is served: what
+/// the Host answers for an unknown slug, for routers in front of it to give
+/// the same answer.
+pub fn not_served(path: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"error": "not_found", "message": format!("no MCP server is served at {path}")})
+            .to_string(),
+    )
+        .into_response()
+}
+
+async fn serve_mcp(State(host): State<Host>, request: Request) -> Response {
+    // The route's last segment is the request path's last, even when nested;
+    // axum's `Path` would percent-decode it.
+    let slug = request
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     forward(&host, &slug, request).await
 }
 
@@ -270,12 +283,7 @@ async fn forward(host: &Host, slug: &str, request: Request) -> Response {
     // Clone the entry out of the map so the lock is not held across the call;
     // a replacement meanwhile does not disturb this request.
     let Some(mounted) = host.mounted(slug) else {
-        return (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "application/json")],
-            json!({"error": "not_found", "message": format!("no MCP server is served at /mcp/{slug}")}).to_string(),
-        )
-            .into_response();
+        return not_served(&format!("/mcp/{slug}"));
     };
     let inner = &host.inner;
     let request = if inner.config.direct_lane && direct::eligible(&request, &inner.hosts) {

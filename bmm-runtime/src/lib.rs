@@ -148,7 +148,7 @@ pub use egress::{
     EgressClient, EgressPolicy, EgressRequest, EgressResponse, HostPattern, OfflineResponder,
 };
 pub use error::{Error, Result};
-pub use host::{Deployed, Host, HostConfig, serve, shutdown_signal};
+pub use host::{Deployed, Host, HostConfig, not_served, serve, shutdown_signal};
 pub use mcp::{ServeOptions, SpecServer};
 pub use sandbox::{
     CHECK_TIME_LIMIT, Sandbox, SandboxConfig, Script, ScriptEnv, ScriptOutput, TenantGate,

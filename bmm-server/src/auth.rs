@@ -143,17 +143,8 @@ pub(crate) fn protect(
     for probe in ["/healthz", "/readyz"] {
         app = app.route_service(probe, mcp.clone().into_service());
     }
+    let not_found = |uri: axum::http::Uri| async move { bmm_runtime::not_served(uri.path()) };
     Ok((app.fallback(not_found), issuer, cleanup))
-}
-
-async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let message = format!("no MCP server is served at {}", uri.path());
-    (
-        axum::http::StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"error": "not_found", "message": message})),
-    )
-        .into_response()
 }
 
 fn resource_uri(public_base: &str, path: &str) -> anyhow::Result<ResourceUri> {

@@ -333,23 +333,20 @@ impl Sandbox {
         // One deadline for every wait before the job is queued.
         let deadline = tokio::time::Instant::now() + pool.config.queue_timeout;
         let acquire = |semaphore: &Arc<Semaphore>| {
-            tokio::time::timeout_at(deadline, Arc::clone(semaphore).acquire_owned())
+            let permit = Arc::clone(semaphore).acquire_owned();
+            async move {
+                match tokio::time::timeout_at(deadline, permit).await {
+                    Ok(Ok(permit)) => Ok(permit),
+                    Ok(Err(_)) | Err(_) => Err(Error::Overloaded),
+                }
+            }
         };
-        let tenant_permit = acquire(&tenant.permits)
-            .await
-            .map_err(|_| Error::Overloaded)?
-            .map_err(|_| Error::Overloaded)?;
+        let tenant_permit = acquire(&tenant.permits).await?;
         let queued = tenant
             .queued
             .get_or_init(|| Arc::new(Semaphore::new(pool.config.workers)));
-        let tenant_queued = acquire(queued)
-            .await
-            .map_err(|_| Error::Overloaded)?
-            .map_err(|_| Error::Overloaded)?;
-        let queue_permit = acquire(&pool.permits)
-            .await
-            .map_err(|_| Error::Overloaded)?
-            .map_err(|_| Error::Overloaded)?;
+        let tenant_queued = acquire(queued).await?;
+        let queue_permit = acquire(&pool.permits).await?;
         let cancel = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
         let (reply, answer) = oneshot::channel();
