@@ -2,11 +2,9 @@
 //! identifier: its metadata (RFC 8414, or OpenID Connect Discovery) names
 //! its `jwks_uri`.
 
-use std::time::Duration;
-
 use url::Url;
 
-use super::jwks::fetch_limited;
+use super::jwks::{document_client, fetch_limited};
 use crate::error::{Error, Result};
 
 /// Largest metadata document read.
@@ -49,11 +47,7 @@ pub fn metadata_urls(issuer: &str) -> Result<Vec<String>> {
 /// §3.3), and returns its `jwks_uri`. Each fetch has a 5 s timeout, follows
 /// no redirect and reads at most 64 KiB.
 pub async fn discover_jwks_uri(issuer: &str) -> Result<String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Error::Config(format!("building the metadata client: {e}")))?;
+    let client = document_client("metadata")?;
     let mut failures = Vec::new();
     for url in metadata_urls(issuer)? {
         let metadata = match fetch_limited(&client, &url, MAX_METADATA_BYTES).await {

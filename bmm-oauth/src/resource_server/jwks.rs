@@ -51,17 +51,22 @@ pub struct HttpJwks {
 impl HttpJwks {
     /// Fetch from `url` with a 5 s timeout and a 64 KiB size limit.
     pub fn new(url: impl Into<String>) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::Config(format!("building the JWKS client: {e}")))?;
         Ok(Self {
             url: url.into(),
-            client,
+            client: document_client("JWKS")?,
             max_bytes: 64 * 1024,
         })
     }
+}
+
+/// The client that fetches the authorization server's documents (`what`:
+/// the JWKS, its metadata): a 5 s timeout and no redirects.
+pub(crate) fn document_client(what: &str) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Config(format!("building the {what} client: {e}")))
 }
 
 #[async_trait]

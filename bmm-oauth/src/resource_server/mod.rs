@@ -388,20 +388,14 @@ impl ResourceServer {
         ))
     }
 
-    /// Scopes named in a `401` challenge: the required ones, else those supported;
-    /// never `offline_access`.
-    fn challenge_scopes(&self) -> Vec<String> {
+    /// Scopes named in a `401` challenge: the required ones, else those supported.
+    fn challenge_scopes(&self) -> &[String] {
         let c = &self.shared.config;
-        let source = if c.required_scopes.is_empty() {
+        if c.required_scopes.is_empty() {
             &c.scopes_supported
         } else {
             &c.required_scopes
-        };
-        source
-            .iter()
-            .filter(|s| *s != "offline_access")
-            .cloned()
-            .collect()
+        }
     }
 
     /// The `WWW-Authenticate` value for `err`.
@@ -416,14 +410,16 @@ impl ResourceServer {
             "resource_metadata=\"{}\"",
             quote(&self.shared.config.resource.metadata_url())
         )];
-        let scopes: Vec<String> = match err {
-            BearerError::InsufficientScope(needed) => needed.clone(),
+        let scopes = match err {
+            BearerError::InsufficientScope(missing) => missing.as_slice(),
             _ if needed.is_empty() => self.challenge_scopes(),
-            _ => needed.to_vec(),
+            _ => needed,
         };
-        let scopes: Vec<String> = scopes
-            .into_iter()
-            .filter(|s| s != "offline_access")
+        // Never `offline_access`, whichever list it came from.
+        let scopes: Vec<&str> = scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != "offline_access")
             .collect();
         if !scopes.is_empty() {
             params.push(format!("scope=\"{}\"", quote(&scopes.join(" "))));
